@@ -1,0 +1,3 @@
+"""Finance models (filled by the finance issue)."""
+
+JOB_MODELS = ()

@@ -1,0 +1,3 @@
+"""Manufacturing models (filled by the manufacturing issue)."""
+
+JOB_MODELS = ()

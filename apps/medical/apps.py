@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class MedicalConfig(AppConfig):
+    name = "apps.medical"
+    label = "medical"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from core.registry import register_job_model
+
+        from apps.medical import models
+
+        for model in getattr(models, "JOB_MODELS", ()):
+            register_job_model(model)

@@ -1,0 +1,3 @@
+"""Medical models (filled by the medical issue)."""
+
+JOB_MODELS = ()
