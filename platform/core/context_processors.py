@@ -20,4 +20,7 @@ def navigation(request):
                 items.append({"role": role, "label": label, "url": reverse(url_name)})
             except Exception:  # app pages not wired yet
                 continue
-    return {"nav_items": items, "user_roles": sorted(roles), "is_admin_role": "admin" in roles}
+    from django.conf import settings
+
+    return {"nav_items": items, "user_roles": sorted(roles), "is_admin_role": "admin" in roles,
+            "upload_max_bytes": settings.UPLOAD_MAX_BYTES, "upload_max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)}

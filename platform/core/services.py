@@ -356,7 +356,9 @@ def diagnostic_process(job: DiagnosticJob) -> JobOutcome:
     for step in range(steps if job.delay_seconds > 0 else 0):
         time.sleep(job.delay_seconds / steps)
         job_progress(job=job, fraction=(step + 1) / (steps + 1), message=f"step {step + 1} of {steps}")
-    result = {"worker": socket.gethostname(), "attempt": job.attempts}
+    import platform
+
+    result = {"worker": socket.gethostname(), "attempt": job.attempts, "platform": platform.system()}
     model_name = ""
     if job.use_model:
         answer = get_model_client("core.diagnostic").chat(
