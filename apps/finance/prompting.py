@@ -1,0 +1,264 @@
+"""LLM side of a credit assessment (Django-free): prompt variables, label probabilities, the rule that
+combines the scorecard with the LLM's judgment, and validation of extracted fields.
+
+Templates (``apps/finance/prompts/``): ``finance.risk_judgment`` takes ``$report`` and ``$applicant``;
+``finance.field_extraction`` takes ``$report`` and ``$fields_help``. Variables stay compact (about
+1,200 characters in all) so a small model answers fast: long reports are cut with a marker.
+
+Protected attributes (sex/marital status, foreign-worker status) never go into a prompt.
+
+The combination rule (``RULE_ID``), documented in docs/finance_model.md:
+
+1. The scorecard's risk level is the result's ``risk_level`` (it is calibrated and explainable).
+2. ``needs_review`` is set when any of these holds:
+   - the LLM's level differs from the scorecard's by two levels (1 vs 3);
+   - the LLM's answer is low-confidence: its top label probability < ``LOW_CONFIDENCE`` (0.5);
+   - the application is incomplete: more than ``MAX_MISSING_SHARE`` (a third) of the model inputs
+     were missing and imputed.
+3. Noted without review: a one-level difference, a missing LLM answer, an answer without label
+   probabilities.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from .fields import FIELD_NAMES, FIELDS_BY_NAME, MODEL_INPUTS
+from .ingest import clean_value, is_missing
+
+JUDGMENT_TEMPLATE = "finance.risk_judgment"
+EXTRACTION_TEMPLATE = "finance.field_extraction"
+VARIABLES_BUDGET = 1200  # characters for all variables of one prompt
+MIN_REPORT_CHARS = 400
+LOW_CONFIDENCE = 0.5
+MAX_MISSING_SHARE = 1 / 3
+RULE_ID = "scorecard-authoritative/v1"
+RULE_TEXT = ("The scorecard sets the risk level. Review when the LLM differs by two levels, when the LLM's "
+             f"top label probability is below {LOW_CONFIDENCE}, or when more than a third of the model inputs "
+             "were missing. A one-level difference or a missing LLM answer is only noted.")
+_TRUNCATED = {"en": " …[truncated]", "zh": " …[已截断]"}
+_NO_REPORT = {"en": "(no report; application data only)", "zh": "（无报告，仅有申请数据）"}
+_NO_DATA = {"en": "(none given)", "zh": "（未提供）"}
+_RISK_KEY_RE = re.compile(r'"risk_level"\s*:\s*$')
+
+
+def _lang(lang: str | None) -> str:
+    return "zh" if (lang or "en").lower().startswith("zh") else "en"
+
+
+def _shorten(text: str, limit: int, lang: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= limit:
+        return text
+    marker = _TRUNCATED[lang]
+    return text[: max(0, limit - len(marker))].rstrip() + marker
+
+
+def applicant_summary(applicant: dict | None, lang: str = "en") -> str:
+    """Compact ``label: value; ...`` text of the known model-input fields (protected ones left out)."""
+    lang = _lang(lang)
+    parts = []
+    for name in MODEL_INPUTS:
+        value = (applicant or {}).get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        f = FIELDS_BY_NAME[name]
+        shown = f.category_label(value, lang) if f.kind == "categorical" else f"{float(value):g}"
+        parts.append(f"{f.label(lang)}{'：' if lang == 'zh' else ': '}{shown}")
+    sep = "；" if lang == "zh" else "; "
+    return sep.join(parts) if parts else _NO_DATA[lang]
+
+
+def judgment_variables(applicant: dict | None, report: str | None, lang: str = "en", *,
+                       language: str | None = None) -> dict[str, str]:
+    """Variables ``report`` and ``applicant`` of the risk-judgment template (≤ about 1,200 characters).
+
+    ``lang`` (or its alias ``language``) is "en" or "zh-hans".
+    """
+    lang = _lang(language or lang)
+    summary = applicant_summary(applicant, lang)
+    budget = max(MIN_REPORT_CHARS, VARIABLES_BUDGET - len(summary))
+    text = _shorten(report, budget, lang) if report and report.strip() else _NO_REPORT[lang]
+    return {"report": text, "applicant": summary}
+
+
+def fields_help(lang: str = "en") -> str:
+    """The short field guide of the extraction template."""
+    lang = _lang(lang)
+    labels = ("；" if lang == "zh" else "; ").join(FIELDS_BY_NAME[n].label(lang) for n in MODEL_INPUTS)
+    if lang == "zh":
+        return f"字段：{labels}。金额以马克计，期限以月计；分期还款比例与居住年限为 1-4 档。报告未提及的字段填 null。"
+    return (f"Fields: {labels}. Amounts in DM, durations in months; instalment rate and residence are "
+            "classes 1-4. Use null for anything the report does not state.")
+
+
+def extraction_variables(report: str, lang: str = "en", *, language: str | None = None) -> dict[str, str]:
+    """Variables ``report`` and ``fields_help`` of the field-extraction template (``language`` = ``lang``)."""
+    lang = _lang(language or lang)
+    guide = fields_help(lang)
+    budget = max(MIN_REPORT_CHARS, VARIABLES_BUDGET - len(guide))
+    return {"report": _shorten(report or "", budget, lang), "fields_help": guide}
+
+
+# --------------------------------------------------------------------------------------------------
+# Label probabilities from logprobs
+# --------------------------------------------------------------------------------------------------
+def label_probs_from_logprobs(content: Any) -> dict[int, float] | None:
+    """Renormalised probabilities of the labels 1, 2, 3 where the model wrote the risk-level digit.
+
+    ``content`` is ``choices[0].logprobs.content`` of an OpenAI-style chat answer: a list of
+    ``{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}``. Token texts are accumulated until
+    the digit that follows ``"risk_level":``; at that position the probabilities of the alternative
+    tokens that spell 1, 2 or 3 (after the same leading text, whitespace ignored) are summed per label
+    and renormalised. None when the digit or its alternatives cannot be found.
+    """
+    if not isinstance(content, list):
+        return None
+    text = ""
+    for entry in content:
+        if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+            return None
+        token = entry["token"]
+        for k, ch in enumerate(token):
+            if ch in "123" and (k + 1 == len(token) or not token[k + 1].isdigit()) \
+                    and _RISK_KEY_RE.search(text[-60:] + token[:k]):
+                return _probs_at(entry, token[:k])
+        text += token
+    return None
+
+
+def _probs_at(entry: dict, prefix: str) -> dict[int, float] | None:
+    candidates = [a for a in (entry.get("top_logprobs") or []) if isinstance(a, dict)]
+    if not candidates:
+        return None
+    candidates.append({"token": entry["token"], "logprob": entry.get("logprob")})
+    probs = {1: 0.0, 2: 0.0, 3: 0.0}
+    seen: set[str] = set()
+    lead = prefix.strip()
+    for alt in candidates:
+        token, logprob = alt.get("token"), alt.get("logprob")
+        if not isinstance(token, str) or token in seen or not isinstance(logprob, int | float):
+            continue
+        seen.add(token)
+        stripped = token.strip()
+        if not stripped.startswith(lead):
+            continue
+        rest = stripped[len(lead):].lstrip()
+        if rest[:1] in ("1", "2", "3") and not rest[1:2].isdigit():
+            probs[int(rest[0])] += math.exp(logprob) if math.isfinite(logprob) else 0.0
+    total = sum(probs.values())
+    if total <= 0:
+        return None
+    return {label: p / total for label, p in probs.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Combination rule
+# --------------------------------------------------------------------------------------------------
+_MESSAGES = {
+    "level_gap": ("The scorecard and the LLM disagree by two risk levels ({sc} vs {llm}).",
+                  "评分卡与大模型的风险等级相差两级（{sc} 对 {llm}）。"),
+    "low_confidence": ("The LLM's answer is uncertain (top label probability {conf:.2f} < {limit:.2f}).",
+                       "大模型的判断置信度低（最高标签概率 {conf:.2f} < {limit:.2f}）。"),
+    "incomplete": ("The application is incomplete: {n} of {total} model inputs were missing and imputed.",
+                   "申请信息不完整：{total} 个模型字段中有 {n} 个缺失并被填补。"),
+    "level_differs": ("The LLM's risk level differs by one level ({sc} vs {llm}).",
+                      "大模型的风险等级相差一级（{sc} 对 {llm}）。"),
+    "llm_missing": ("No LLM judgment was available; the scorecard result stands alone.",
+                    "没有大模型判断；仅以评分卡结果为准。"),
+    "no_label_probs": ("The LLM answer carried no label probabilities; its confidence is unknown.",
+                       "大模型的回答没有标签概率，置信度未知。"),
+}
+
+
+def _message(code: str, **kw) -> dict:
+    en, zh = _MESSAGES[code]
+    return {"code": code, "text_en": en.format(**kw), "text_zh": zh.format(**kw)}
+
+
+def _normalise_probs(probs: Any) -> dict[int, float] | None:
+    if not isinstance(probs, dict) or not probs:
+        return None
+    try:
+        out = {int(k): float(v) for k, v in probs.items()}
+    except (TypeError, ValueError):
+        return None
+    return out if all(k in (1, 2, 3) and math.isfinite(v) for k, v in out.items()) else None
+
+
+def combine(scorecard_result: dict, llm: dict | None, *, low_confidence: float = LOW_CONFIDENCE,
+            max_missing_share: float = MAX_MISSING_SHARE) -> dict:
+    """Combine a scorecard result with the LLM's judgment under rule ``RULE_ID`` (module docstring).
+
+    ``llm`` is ``{"risk_level": 1|2|3, "label_probs": {1: p, 2: p, 3: p} | None}`` or None. Returns
+    ``{"risk_level", "needs_review", "review_reasons": [{"code", "text_en", "text_zh"}], "notes": [...],
+    "rule", "llm_risk_level", "llm_confidence"}``.
+    """
+    level = int(scorecard_result["risk_level"])
+    if level not in (1, 2, 3):
+        raise ValueError(f"scorecard risk_level must be 1, 2 or 3, got {level!r}")
+    reasons: list[dict] = []
+    notes: list[dict] = []
+    llm_level: int | None = None
+    confidence: float | None = None
+    raw_level = (llm or {}).get("risk_level")
+    if isinstance(raw_level, int | str) and str(raw_level).strip() in ("1", "2", "3"):
+        llm_level = int(str(raw_level).strip())
+    if llm_level is None:
+        notes.append(_message("llm_missing"))
+    else:
+        gap = abs(llm_level - level)
+        if gap >= 2:
+            reasons.append(_message("level_gap", sc=level, llm=llm_level))
+        elif gap == 1:
+            notes.append(_message("level_differs", sc=level, llm=llm_level))
+        probs = _normalise_probs(llm.get("label_probs"))
+        if probs is None:
+            notes.append(_message("no_label_probs"))
+        else:
+            confidence = max(probs.values())
+            if confidence < low_confidence:
+                reasons.append(_message("low_confidence", conf=confidence, limit=low_confidence))
+    missing = [m for m in scorecard_result.get("missing_fields") or [] if m in MODEL_INPUTS]
+    if len(missing) > max_missing_share * len(MODEL_INPUTS):
+        reasons.append(_message("incomplete", n=len(missing), total=len(MODEL_INPUTS)))
+    return {
+        "risk_level": level, "needs_review": bool(reasons), "review_reasons": reasons, "notes": notes,
+        "rule": RULE_ID, "llm_risk_level": llm_level,
+        "llm_confidence": None if confidence is None else round(confidence, 4),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Extraction results
+# --------------------------------------------------------------------------------------------------
+def extraction_result_to_applicant(obj: Any) -> tuple[dict, list[str]]:
+    """Validate the LLM's extracted fields against the catalogue.
+
+    Returns ``(applicant, warnings)``: ``applicant`` has all 20 fields, None where the report said
+    nothing or the extracted value is invalid (an invalid value becomes missing, with a warning naming
+    the field). ``obj`` may be the parsed JSON object or its text.
+    """
+    applicant: dict[str, Any] = dict.fromkeys(FIELD_NAMES)
+    warnings: list[str] = []
+    if isinstance(obj, str | bytes):
+        try:
+            obj = json.loads(obj)
+        except ValueError as exc:
+            return applicant, [f"extraction: the model's answer is not valid JSON ({exc})"]
+    if not isinstance(obj, dict):
+        return applicant, [f"extraction: expected a JSON object, got {type(obj).__name__}"]
+    for key, value in obj.items():
+        if key not in FIELDS_BY_NAME:
+            warnings.append(f"extraction: ignored unknown field {key!r}")
+            continue
+        if is_missing(value):
+            continue
+        clean, problem = clean_value(FIELDS_BY_NAME[key], value)
+        if problem:
+            warnings.append(f"extraction: field {key!r}: {problem}; treated as missing")
+        else:
+            applicant[key] = clean
+    return applicant, warnings
