@@ -141,6 +141,9 @@ MODEL_SERVICE_BREAKER_COOLDOWN = env_float("MODEL_SERVICE_BREAKER_COOLDOWN", 30.
 MODEL_SERVICE_ROUTES = env_str("MODEL_SERVICE_ROUTES", "")
 LLM_ENABLED = env_bool("LLM_ENABLED", True)
 
+# Training data for the default models that `make setup` trains (the shared folder next to the repo).
+FINANCE_TRAIN_CSV = env_str("FINANCE_TRAIN_CSV", str(BASE_DIR.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+
 # --- jobs and Celery ---------------------------------------------------------------------------
 JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 300, minimum=5)
 JOB_TIME_LIMIT = env_int("JOB_TIME_LIMIT", 360, minimum=10)

@@ -6,6 +6,7 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from core.models import ApiToken
@@ -45,6 +46,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the bearer tokens in /api/schema/ (securitySchemes.bearerAuth)."""
+
+    target_class = "core.auth.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An API token: Authorization: Bearer sk_..."}
 
 
 def HasRole(role: str):  # noqa: N802 - reads like a class in permission_classes

@@ -289,14 +289,19 @@ def batch_claim(*, batch_id) -> Batch | None:
 
 
 def batch_items_created(*, batch: Batch, jobs: list[Job], errors: list, warnings: list) -> None:
-    """Mark a batch parsed and queue its item jobs (call inside a transaction with the item inserts)."""
+    """Mark a batch parsed and queue its item jobs (call inside a transaction with the item inserts).
+
+    Items created already failed (rows that did not validate) are counted but not queued; a batch
+    whose items are all final is done at once.
+    """
     now = timezone.now()
-    status = Batch.Status.RUNNING if jobs else (Batch.Status.FAILED if errors else Batch.Status.DONE)
+    queued = [job for job in jobs if job.status == JobStatus.QUEUED]
+    status = Batch.Status.RUNNING if queued else (Batch.Status.DONE if jobs else Batch.Status.FAILED)
     Batch.objects.filter(pk=batch.pk).update(
         status=status, item_total=len(jobs), errors=errors, warnings=warnings, parsed_at=now,
-        finished_at=None if jobs else now,
+        finished_at=None if queued else now,
     )
-    for job in jobs:
+    for job in queued:
         job_enqueue(job=job)
 
 

@@ -73,7 +73,7 @@ def test_judgment_schema():
     assert list(schema["properties"]) == ["risk_level", "rationale", "key_factors"]
     assert schema["properties"]["risk_level"]["enum"] == [1, 2, 3]
     assert schema["properties"]["rationale"]["maxLength"] <= 500
-    assert schema["properties"]["key_factors"]["maxItems"] == 4
+    assert schema["properties"]["key_factors"]["maxItems"] == 3
     validator = jsonschema.Draft202012Validator(schema)
     assert validator.is_valid({"risk_level": 2, "rationale": "Moderate.", "key_factors": ["long term"]})
     assert not validator.is_valid({"risk_level": 4, "rationale": "x", "key_factors": []})
