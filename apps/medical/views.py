@@ -1,8 +1,261 @@
-from django.shortcuts import render
+"""Radiology pages: worklist, upload with live progress, study viewer beside the draft, edit, sign,
+addenda, on-demand image rendering and report downloads. Every page needs the ``medical`` role."""
+from __future__ import annotations
 
+import json
+
+from core import selectors as core_selectors
+from core.audit import audit_record
 from core.auth import role_required
+from core.models import Batch
+from core.uploads import upload_check
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.exceptions import APIException
+
+from apps.medical import selectors, services
+from apps.medical.api.views import Conflict, content_length_check, download_response
+from apps.medical.forms import AddendumForm, ReportEditForm, SignForm, UploadForm
+from apps.medical.imaging import PRESETS, ImagingError
+from apps.medical.models import Instance, KeyImage
+
+PRESET_CHOICES = ["auto", *PRESETS]
+
+
+def _study_or_404(request, study_id):
+    study = selectors.study_get_for_user(user=request.user, study_id=study_id)
+    if study is None:
+        raise Http404(_("No such study."))
+    return study
 
 
 @role_required("medical")
 def index(request):
-    return render(request, "core/app_placeholder.html", {"app": "medical"})
+    """The radiologist's worklist."""
+    wanted = request.GET.get("status", "todo")
+    if wanted not in selectors.WORKLIST_FILTERS:
+        wanted = "todo"
+    query = request.GET.get("q", "")[:100]
+    studies = selectors.worklist(user=request.user, status=wanted, query=query)
+    return render(request, "medical/index.html", {
+        "studies": studies, "status_filter": wanted, "query": query,
+        "filters": [("todo", _("To do")), ("draft", _("Drafts")), ("final", _("Signed")),
+                    ("processing", _("Processing")), ("failed", _("Failed")), ("all", _("All"))],
+        "uploads": selectors.medical_batches_for_user(user=request.user, limit=5),
+    })
+
+
+@role_required("medical")
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    form = UploadForm(request.POST if request.method == "POST" else None, initial={"language": "zh-hans" if get_language() == "zh-hans" else "en"})
+    upload_error = None
+    if request.method == "POST":
+        try:
+            content_length_check(request)
+            files = request.FILES.getlist("files")
+            upload_check(files, field="files")
+            if form.is_valid():
+                batch = services.upload_create(owner=request.user, files=files,
+                                               indication=form.cleaned_data.get("indication", ""),
+                                               language=form.cleaned_data.get("language") or "en")
+                audit_record(actor=request.user, action="submit", obj=batch, request=request,
+                             detail={"files": len(files), "via": "web"})
+                messages.success(request, _("Upload received: the files are being de-identified and read."))
+                return redirect("medical:batch_detail", batch_id=batch.pk)
+        except APIException as exc:
+            upload_error = str(exc.detail)
+        except services.UploadRefused as exc:
+            upload_error = str(exc)
+    status = 400 if upload_error or (request.method == "POST" and not form.is_valid()) else 200
+    if upload_error and "upload limit" in upload_error:
+        status = 413
+    return render(request, "medical/upload.html", {"form": form, "upload_error": upload_error}, status=status)
+
+
+def _batch_or_404(request, batch_id) -> Batch:
+    batch = core_selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    if batch is None or batch.app != "medical":
+        raise Http404(_("No such upload."))
+    return batch
+
+
+def _batch_context(batch: Batch) -> dict:
+    files = selectors.batch_files(batch=batch)
+    return {
+        "batch": batch, "progress": core_selectors.batch_progress(batch=batch),
+        "studies": selectors.batch_studies(batch=batch), "files": files,
+        "file_counts": {s: sum(1 for f in files if f.status == s) for s in Instance.Status.values},
+        "finished": batch.status in (Batch.Status.DONE, Batch.Status.FAILED),
+    }
+
+
+@role_required("medical")
+def batch_detail(request, batch_id):
+    """An upload: live progress, every file's status and error, links to its studies."""
+    batch = _batch_or_404(request, batch_id)
+    return render(request, "medical/batch_detail.html", _batch_context(batch))
+
+
+@role_required("medical")
+def batch_partial(request, batch_id):
+    batch = _batch_or_404(request, batch_id)
+    response = render(request, "medical/_batch_live.html", _batch_context(batch))
+    if batch.status in (Batch.Status.DONE, Batch.Status.FAILED) and request.headers.get("HX-Request"):
+        response["HX-Trigger"] = "batch-finished"
+    return response
+
+
+@role_required("medical")
+def study_detail(request, study_id):
+    """The viewer: key images and every slice/frame with window presets, beside the draft."""
+    study = _study_or_404(request, study_id)
+    report = selectors.study_report(study=study)
+    audit_record(actor=request.user, action="view", obj=study, request=request, detail={"via": "web"})
+    stacks = selectors.study_stacks(study=study)
+    viewer = [{"series": i, "frames": s["frames"]} for i, s in enumerate(stacks)]
+    return render(request, "medical/study_detail.html", {
+        "study": study, "report": report, "identity": getattr(study, "identity", None),
+        "series": selectors.study_series(study=study), "key_images": selectors.study_key_images(study=study),
+        "stacks": stacks, "viewer_json": json.dumps(viewer), "presets": PRESET_CHOICES,
+        "is_ct": "CT" in (study.modality or "").split("/"),
+        "files": list(study.instances.select_related("series").order_by("series__order", "order")),
+        "sign_form": SignForm(initial={"name": request.user.get_full_name() or request.user.get_username(),
+                                       "organization": services.organization_name()}),
+        "addendum_form": AddendumForm(initial={"name": request.user.get_full_name() or request.user.get_username()}),
+        "addenda": list(report.addenda.all()) if report else [],
+    })
+
+
+@role_required("medical")
+def study_status(request, study_id):
+    """The processing card (htmx polls it); tells the page to reload when the job is done."""
+    study = _study_or_404(request, study_id)
+    response = render(request, "core/_job_status.html", {"job": study})
+    if study.is_terminal and request.headers.get("HX-Request"):
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@role_required("medical")
+@require_http_methods(["GET", "POST"])
+def report_edit(request, study_id):
+    study = _study_or_404(request, study_id)
+    report = selectors.study_report(study=study)
+    if report is None:
+        raise Http404(_("This study has no report yet."))
+    if report.is_final:
+        messages.error(request, _("This report is signed and final; add an addendum instead."))
+        return redirect(study.get_absolute_url())
+    form = ReportEditForm(request.POST or None, initial=ReportEditForm.initial_from(report.sections))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.report_edit(report=report, user=request.user, sections=form.cleaned_data["sections"])
+        except services.ReportLocked:
+            messages.error(request, _("This report is signed and final; add an addendum instead."))
+            return redirect(study.get_absolute_url())
+        audit_record(actor=request.user, action="edit", obj=report, request=request)
+        messages.success(request, _("Report saved (still a draft until you sign it)."))
+        return redirect(study.get_absolute_url())
+    return render(request, "medical/report_edit.html", {"study": study, "report": report, "form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+@role_required("medical")
+@require_POST
+def report_sign(request, study_id):
+    study = _study_or_404(request, study_id)
+    report = selectors.study_report(study=study)
+    if report is None:
+        raise Http404(_("This study has no report yet."))
+    form = SignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("To sign, give your name and tick the confirmation."))
+        return redirect(study.get_absolute_url())
+    try:
+        report = services.report_sign(report=report, user=request.user, name=form.cleaned_data["name"],
+                                      organization=form.cleaned_data.get("organization", ""))
+    except services.ReportLocked:
+        messages.error(request, _("This report is already signed."))
+        return redirect(study.get_absolute_url())
+    audit_record(actor=request.user, action="sign", obj=report, request=request,
+                 detail={"name": report.signer_name, "signed_at": report.signed_at.isoformat()})
+    messages.success(request, _("Report signed. It is final; later changes become addenda."))
+    return redirect(study.get_absolute_url())
+
+
+@role_required("medical")
+@require_POST
+def addendum_add(request, study_id):
+    study = _study_or_404(request, study_id)
+    report = selectors.study_report(study=study)
+    form = AddendumForm(request.POST)
+    if report is None or not form.is_valid():
+        messages.error(request, _("The addendum needs some text."))
+        return redirect(study.get_absolute_url())
+    try:
+        addendum = services.addendum_add(report=report, user=request.user, text=form.cleaned_data["text"],
+                                         name=form.cleaned_data.get("name", ""))
+    except ValueError:
+        messages.error(request, _("Addenda are for signed reports; edit a draft directly."))
+        return redirect(study.get_absolute_url())
+    audit_record(actor=request.user, action="edit", obj=addendum, request=request, detail={"addendum": True})
+    messages.success(request, _("Addendum added."))
+    return redirect(study.get_absolute_url())
+
+
+def _int(value, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@role_required("medical")
+def instance_image(request, instance_id):
+    """One frame of one de-identified instance as PNG, with the chosen window preset (rendered now)."""
+    inst = Instance.objects.select_related("study").filter(pk=instance_id, status=Instance.Status.OK).first()
+    if inst is None or selectors.study_get_for_user(user=request.user, study_id=inst.study_id) is None:
+        raise Http404(_("No such image."))
+    preset = request.GET.get("preset", "auto")
+    if preset not in PRESET_CHOICES:
+        preset = "auto"
+    size = min(max(_int(request.GET.get("size"), 768), 64), 1024)
+    try:
+        png = services.instance_png(instance=inst, frame=_int(request.GET.get("frame")), preset=preset,
+                                    max_size=size)
+    except (ImagingError, ValueError) as exc:
+        return HttpResponse(str(exc).encode(), status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@role_required("medical")
+def key_image(request, key_id):
+    key = KeyImage.objects.filter(pk=key_id).first()
+    if key is None or selectors.study_get_for_user(user=request.user, study_id=key.study_id) is None:
+        raise Http404(_("No such image."))
+    response = HttpResponse(bytes(key.png), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@role_required("medical")
+def download(request, study_id, kind):
+    study = _study_or_404(request, study_id)
+    if kind not in ("pdf", "sr", "fhir") or selectors.study_report(study=study) is None:
+        raise Http404(_("No such document."))
+    identified = request.GET.get("deidentified") not in ("1", "true", "yes")
+    try:
+        response = download_response(study, kind, identified)
+    except Conflict as exc:
+        messages.error(request, str(exc.detail))
+        return redirect(study.get_absolute_url())
+    audit_record(actor=request.user, action="export", obj=study, request=request,
+                 detail={"format": kind, "identified": identified, "via": "web"})
+    return response

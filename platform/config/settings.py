@@ -141,6 +141,11 @@ MODEL_SERVICE_BREAKER_COOLDOWN = env_float("MODEL_SERVICE_BREAKER_COOLDOWN", 30.
 MODEL_SERVICE_ROUTES = env_str("MODEL_SERVICE_ROUTES", "")
 LLM_ENABLED = env_bool("LLM_ENABLED", True)
 
+# Medical: the secret salt for de-identified UIDs (empty: derived from SECRET_KEY) and the
+# organisation named on signed reports.
+MEDICAL_DEID_SALT = env_str("MEDICAL_DEID_SALT", "")
+MEDICAL_ORGANIZATION = env_str("MEDICAL_ORGANIZATION", "Radiology")
+
 # Training data for the default models that `make setup` trains (the shared folder next to the repo).
 FINANCE_TRAIN_CSV = env_str("FINANCE_TRAIN_CSV", str(BASE_DIR.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
 
@@ -271,7 +276,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        # pydicom's validation warnings quote element values and highdicom logs UIDs at INFO: keep
+        # patient data out of the logs.
+        "pydicom": {"level": "ERROR"},
+        "highdicom": {"level": "WARNING"},
+    },
 }
 
 # --- Celery (read by config/celery_app.py) --------------------------------------------------------
