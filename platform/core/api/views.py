@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -54,5 +55,9 @@ class DiagnosticCreateView(APIView):
 
 
 class MeView(APIView):
+    """Who the caller is and which roles they have."""
+
+    @extend_schema(responses=inline_serializer("Me", {"username": drf_serializers.CharField(),
+                                                      "roles": drf_serializers.ListField(child=drf_serializers.CharField())}))
     def get(self, request):
         return Response({"username": request.user.username, "roles": sorted(user_roles(request.user))})

@@ -1,0 +1,149 @@
+"""Manufacturing REST serializers."""
+from __future__ import annotations
+
+from core.api.serializers import BatchSerializer, JobSerializer
+from rest_framework import serializers
+
+from apps.manufacturing.models import Alert, FailureModelVersion, Machine
+
+
+class SensorUploadSerializer(BatchSerializer):
+    """A sensor CSV upload: progress {total, done, failed} and ``results_url`` (one row per machine)."""
+
+    ingest = serializers.SerializerMethodField()
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "ingest"]
+        read_only_fields = fields
+
+    def get_ingest(self, batch) -> dict:
+        return (batch.options or {}).get("ingest") or {}
+
+
+class SensorUploadCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A sensor CSV: long (machine_id, timestamp|cycle, sensor, value), wide "
+                                           "(machine_id, timestamp|cycle, one column per sensor) or C-MAPSS.")
+
+
+
+class FailurePredictionSerializer(JobSerializer):
+    """One machine's prediction: calibrated numbers (classical models), the language model's view, the alert."""
+
+    machine_id = serializers.CharField(source="machine.machine_id", read_only=True)
+    source = serializers.CharField(read_only=True)
+    failure_probability = serializers.FloatField(read_only=True, allow_null=True)
+    horizon = serializers.FloatField(read_only=True, allow_null=True)
+    horizon_unit = serializers.CharField(read_only=True)
+    rul_estimate = serializers.FloatField(read_only=True, allow_null=True)
+    anomaly_score = serializers.FloatField(read_only=True, allow_null=True)
+    is_anomalous = serializers.BooleanField(read_only=True)
+    drivers = serializers.JSONField(read_only=True)
+    alert = serializers.SerializerMethodField()
+    llm = serializers.JSONField(read_only=True)
+    disagreement = serializers.BooleanField(read_only=True)
+    input_issues = serializers.JSONField(read_only=True)
+    result = serializers.JSONField(read_only=True)
+
+    def get_alert(self, prediction) -> dict | None:
+        return (prediction.result or {}).get("alert")
+
+
+class MachineSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    readings_url = serializers.SerializerMethodField()
+    alert = serializers.SerializerMethodField()
+    probability_threshold = serializers.FloatField(source="effective_probability_threshold", read_only=True)
+    rul_threshold = serializers.FloatField(source="effective_rul_threshold", read_only=True)
+    last_prediction = serializers.SerializerMethodField()
+    rank = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Machine
+        fields = ["rank", "machine_id", "name", "location", "url", "readings_url", "failure_probability", "horizon",
+                  "horizon_unit", "rul_estimate", "anomaly_score", "is_anomalous", "drivers", "alert",
+                  "probability_threshold", "rul_threshold", "time_axis", "last_reading_at", "last_predicted_at",
+                  "last_prediction"]
+        read_only_fields = fields
+
+    def _abs(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_url(self, machine) -> str:
+        return self._abs(machine.api_url())
+
+    def get_readings_url(self, machine) -> str:
+        from django.urls import reverse
+
+        return self._abs(reverse("api-v1:manufacturing-machine-readings", kwargs={"machine_id": machine.machine_id}))
+
+    def get_alert(self, machine) -> dict | None:
+        alert = getattr(machine, "_open_alert", None)
+        if alert is None:
+            alert = machine.alerts.exclude(status=Alert.Status.RESOLVED).order_by("-created_at").first()
+        if alert is None:
+            return None
+        return MachineAlertSerializer(alert, context=self.context).data
+
+    def get_last_prediction(self, machine) -> str | None:
+        if not machine.last_prediction_id:
+            return None
+        from django.urls import reverse
+
+        return self._abs(reverse("api-v1:manufacturing-prediction-detail",
+                                 kwargs={"prediction_id": machine.last_prediction_id}))
+
+    def get_rank(self, machine) -> int | None:
+        return getattr(machine, "_rank", None)
+
+
+class MachineThresholdsSerializer(serializers.Serializer):
+    probability_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True, required=False)
+    rul_threshold = serializers.FloatField(min_value=0.0, allow_null=True, required=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    location = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class MachineAlertSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    machine_id = serializers.CharField(source="machine.machine_id", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    prediction = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = ["id", "url", "machine_id", "level", "status", "reasons", "failure_probability", "rul_estimate",
+                  "lead_time", "lead_time_unit", "recommendation", "recommendation_zh", "updates", "created_at",
+                  "updated_at", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "note",
+                  "prediction"]
+        read_only_fields = fields
+
+    def _abs(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_url(self, alert) -> str:
+        return self._abs(alert.api_url())
+
+    def get_prediction(self, alert) -> str | None:
+        if not alert.prediction_id:
+            return None
+        from django.urls import reverse
+
+        return self._abs(reverse("api-v1:manufacturing-prediction-detail", kwargs={"prediction_id": alert.prediction_id}))
+
+
+class MachineAlertActionSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+
+class FailureModelVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = FailureModelVersion
+        fields = ["id", "name", "model_version", "kind", "horizon", "horizon_unit", "is_active", "cv_metrics",
+                  "metadata", "training_source", "created_by", "created_at", "activated_at"]
+        read_only_fields = fields

@@ -1,0 +1,158 @@
+"""Manufacturing reads: the fleet ranked by risk, a machine's history, alerts, model versions, exports."""
+from __future__ import annotations
+
+from core.models import Batch, JobStatus
+from django.db.models import Count, F, Q, QuerySet
+
+from apps.manufacturing.models import Alert, FailureModelVersion, Machine, Prediction, Sensor
+
+DONE = [JobStatus.SUCCEEDED, JobStatus.NEEDS_REVIEW]
+
+
+def fleet_ranked() -> QuerySet[Machine]:
+    """Machines by risk: calibrated failure probability (highest first), then the shortest remaining
+    life, then the anomaly score; machines never scored last."""
+    return Machine.objects.annotate(
+        open_alerts=Count("alerts", filter=~Q(alerts__status=Alert.Status.RESOLVED)),
+    ).order_by(
+        F("failure_probability").desc(nulls_last=True), F("rul_estimate").asc(nulls_last=True),
+        F("anomaly_score").desc(nulls_last=True), "machine_id",
+    )
+
+
+def machine_get(*, machine_id: str) -> Machine | None:
+    return Machine.objects.filter(machine_id=machine_id).first()
+
+
+def machine_predictions(*, machine: Machine, limit: int = 100, done_only: bool = True) -> list[Prediction]:
+    qs = Prediction.objects.filter(machine=machine)
+    if done_only:
+        qs = qs.filter(status__in=DONE)
+    return list(qs.order_by("-queued_at")[:limit])
+
+
+def probability_series(*, machine_ids: list[int], per_machine: int = 20) -> dict[int, list[float]]:
+    """Recent calibrated probabilities per machine (oldest first), for sparklines."""
+    out: dict[int, list[float]] = {mid: [] for mid in machine_ids}
+    rows = (Prediction.objects.filter(machine_id__in=machine_ids, status__in=DONE, failure_probability__isnull=False)
+            .order_by("machine_id", "-queued_at").values_list("machine_id", "failure_probability"))
+    for mid, p in rows:
+        if len(out[mid]) < per_machine:
+            out[mid].append(p)
+    return {mid: list(reversed(v)) for mid, v in out.items()}
+
+
+def alert_list(*, status: str | None = None, machine: Machine | None = None) -> QuerySet[Alert]:
+    qs = Alert.objects.select_related("machine", "acknowledged_by", "resolved_by")
+    if status:
+        qs = qs.filter(status=status)
+    if machine is not None:
+        qs = qs.filter(machine=machine)
+    return qs.order_by("status" if not status else "-created_at", "-created_at")
+
+
+def alert_get(*, alert_id) -> Alert | None:
+    return Alert.objects.select_related("machine").filter(pk=alert_id).first()
+
+
+def prediction_get(*, prediction_id) -> Prediction | None:
+    return Prediction.objects.select_related("machine", "failure_model").filter(pk=prediction_id).first()
+
+
+def batch_predictions(*, batch: Batch) -> list[Prediction]:
+    return list(Prediction.objects.filter(batch_id=batch.pk).select_related("machine")
+                .order_by(F("failure_probability").desc(nulls_last=True), "machine__machine_id"))
+
+
+def model_versions() -> list[FailureModelVersion]:
+    return list(FailureModelVersion.objects.select_related("created_by").order_by("-is_active", "-created_at"))
+
+
+def sensors_by_name(names) -> dict[str, Sensor]:
+    return {s.name: s for s in Sensor.objects.filter(name__in=list(names))}
+
+
+# --- flat rows for CSV / XLSX -----------------------------------------------------------------------
+RESULT_COLUMNS = [
+    "machine_id", "status", "error", "failure_probability", "horizon", "horizon_unit", "rul_estimate",
+    "anomaly_score", "is_anomalous", "drivers", "alert", "alert_lead_time", "alert_recommendation",
+    "llm_status", "llm_failure_probability", "llm_horizon", "llm_drivers", "llm_recommended_action",
+    "llm_rationale", "disagreement", "combined_rule", "mode", "input_issues", "prediction_id", "model_version",
+]
+
+
+def prediction_row(prediction: Prediction) -> dict:
+    """One prediction as a flat row (the results CSV columns; nested ones flattened with ``_``)."""
+    result = prediction.result or {}
+    llm = result.get("llm") or prediction.llm or {}
+    answer = llm.get("answer") or {}
+    alert = result.get("alert") or {}
+    drivers = result.get("drivers") or prediction.drivers or []
+    error = f"{prediction.error_code}: {prediction.error_message}" if prediction.error_code and \
+        prediction.status == JobStatus.FAILED else ""
+    return {
+        "machine_id": prediction.machine.machine_id,
+        "status": prediction.status,
+        "error": error,
+        "failure_probability": prediction.failure_probability,
+        "horizon": prediction.horizon,
+        "horizon_unit": prediction.horizon_unit,
+        "rul_estimate": prediction.rul_estimate,
+        "anomaly_score": prediction.anomaly_score,
+        "is_anomalous": prediction.is_anomalous if prediction.status in DONE else None,
+        "drivers": "; ".join(d.get("sensor", "") for d in drivers),
+        "alert": (alert.get("level") or "none") if prediction.status in DONE else "",
+        "alert_lead_time": alert.get("lead_time"),
+        "alert_recommendation": alert.get("recommendation") or "",
+        "llm_status": llm.get("status") or "",
+        "llm_failure_probability": answer.get("failure_probability"),
+        "llm_horizon": answer.get("horizon"),
+        "llm_drivers": "; ".join(str(d) for d in (answer.get("drivers") or [])),
+        "llm_recommended_action": answer.get("recommended_action") or "",
+        "llm_rationale": answer.get("rationale") or "",
+        "disagreement": prediction.disagreement if prediction.status in DONE else None,
+        "combined_rule": (result.get("combined") or {}).get("rule") or "",
+        "mode": result.get("mode") or "",
+        "input_issues": " | ".join(i.get("message", "") for i in (prediction.input_issues or [])[:10]),
+        "prediction_id": str(prediction.pk),
+        "model_version": prediction.model_version,
+    }
+
+
+FLEET_COLUMNS = ["rank", "machine_id", "name", "failure_probability", "horizon", "horizon_unit", "rul_estimate",
+                 "anomaly_score", "is_anomalous", "drivers", "alert", "open_alerts", "probability_threshold",
+                 "rul_threshold", "last_reading_at", "last_predicted_at"]
+
+
+def fleet_rows() -> list[dict]:
+    rows = []
+    for rank, m in enumerate(fleet_ranked(), start=1):
+        rows.append({
+            "rank": rank, "machine_id": m.machine_id, "name": m.name, "failure_probability": m.failure_probability,
+            "horizon": m.horizon, "horizon_unit": m.horizon_unit, "rul_estimate": m.rul_estimate,
+            "anomaly_score": m.anomaly_score, "is_anomalous": m.is_anomalous,
+            "drivers": "; ".join(d.get("sensor", "") for d in (m.drivers or [])), "alert": m.alert_level or "none",
+            "open_alerts": m.open_alerts, "probability_threshold": m.effective_probability_threshold,
+            "rul_threshold": m.effective_rul_threshold, "last_reading_at": m.last_reading_at,
+            "last_predicted_at": m.last_predicted_at.isoformat() if m.last_predicted_at else "",
+        })
+    return rows
+
+
+ALERT_COLUMNS = ["alert_id", "machine_id", "level", "status", "failure_probability", "rul_estimate", "lead_time",
+                 "lead_time_unit", "reasons", "recommendation", "created_at", "updated_at", "acknowledged_by",
+                 "acknowledged_at", "resolved_by", "resolved_at", "note"]
+
+
+def alert_rows(alerts) -> list[dict]:
+    return [{
+        "alert_id": str(a.pk), "machine_id": a.machine.machine_id, "level": a.level, "status": a.status,
+        "failure_probability": a.failure_probability, "rul_estimate": a.rul_estimate, "lead_time": a.lead_time,
+        "lead_time_unit": a.lead_time_unit, "reasons": "; ".join(str(r) for r in a.reasons or []),
+        "recommendation": a.recommendation, "created_at": a.created_at.isoformat(),
+        "updated_at": a.updated_at.isoformat(),
+        "acknowledged_by": a.acknowledged_by.get_username() if a.acknowledged_by else "",
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else "",
+        "resolved_by": a.resolved_by.get_username() if a.resolved_by else "",
+        "resolved_at": a.resolved_at.isoformat() if a.resolved_at else "", "note": a.note,
+    } for a in alerts]

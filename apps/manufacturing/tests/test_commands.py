@@ -1,0 +1,54 @@
+"""``manage.py train_failure_model`` and the first-run demo (``apps/manufacturing/demo.py``)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from core.models import Batch
+from django.core.management import CommandError, call_command
+
+from apps.manufacturing import demo
+from apps.manufacturing.models import FailureModelVersion, Prediction
+from apps.manufacturing.tests.fixtures import *  # noqa: F403
+from apps.manufacturing.tests.fixtures import cmapss_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def test_train_command_stores_and_activates(tmp_path, fd001_frame):
+    path = tmp_path / "history.txt"
+    path.write_bytes(cmapss_bytes(fd001_frame, {u: 400 for u in range(1, 11)}))
+    out = io.StringIO()
+    call_command("train_failure_model", "--data", str(path), "--format", "cmapss", "--horizon", "20",
+                 "--name", "ten engines", "--activate", stdout=out)
+    version = FailureModelVersion.objects.get()
+    assert version.is_active and version.horizon == 20 and version.name == "ten engines"
+    assert version.metadata["machines"] == 10 and version.cv_metrics["oof_auc"] > 0.9
+    assert f"stored version {version.model_version}" in out.getvalue()
+    # the same data and seed give the same model (deterministic)
+    call_command("train_failure_model", "--data", str(path), "--format", "cmapss", "--horizon", "20", stdout=out)
+    first, second = FailureModelVersion.objects.order_by("id")
+    assert first.model_version == second.model_version and not second.is_active
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("train_failure_model", "--data", str(tmp_path / "missing.txt"))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2 3\n4 5 6\n")
+    with pytest.raises(CommandError, match="bad.txt"):
+        call_command("train_failure_model", "--data", str(bad), "--format", "cmapss")
+
+
+def test_demo_seed_queues_one_worked_example(make_user, active_model):
+    owner = make_user("admin", "admin")
+    out = io.StringIO()
+    batch = demo.demo_seed(owner=owner, stdout=out)
+    assert batch.original_filename == demo.DEMO_FILENAME and batch.file.name.endswith(".csv")
+    assert "already present" in out.getvalue()  # the existing model is kept
+    with batch.file.open("rb") as fh:
+        header = fh.readline().decode()
+    assert header.startswith("machine_id,cycle,op_setting_1")
+    assert demo.demo_seed(owner=owner, stdout=out).pk == batch.pk  # idempotent
+    assert Batch.objects.filter(app="manufacturing").count() == 1
+    from apps.manufacturing import services
+
+    services.batch_ingest(batch_id=batch.pk)
+    assert Prediction.objects.filter(batch=batch).count() == len(demo.DEMO_ENGINES)
