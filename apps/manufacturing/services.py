@@ -19,6 +19,7 @@ from core import services as core_services
 from core.jobs import JobOutcome, PermanentJobError, TransientJobError
 from core.model_client import ModelServiceError, TransientModelError
 from core.models import Batch, JobStatus
+from core.signing import artifact_sign, artifact_verify
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, connection, transaction
@@ -351,8 +352,8 @@ def failure_model_load(version: FailureModelVersion) -> fm.FailureModel:
         if cached is not None and cached[0] == version.artifact.name:
             return cached[1]
     with version.artifact.open("rb") as fh:
-        data = fh.read()
-    model = fm.load(data)
+        data = artifact_verify(fh.read(), name=version.artifact.name)
+    model = fm.load(data)  # nosec B301 - verified HMAC: written by this installation
     with _model_lock:
         _model_cache[version.pk] = (version.artifact.name, model)
     return model
@@ -368,7 +369,7 @@ def failure_model_register(*, model: fm.FailureModel, name: str, created_by=None
         metadata=meta, cv_metrics=cv_metrics or dict(meta.get("metrics") or {}), training_source=training_source[:255],
         created_by=created_by,
     )
-    version.artifact.save(f"{meta.get('model_version', 'model')}.mfm", ContentFile(fm.dump(model)), save=False)
+    version.artifact.save(f"{meta.get('model_version', 'model')}.mfm", ContentFile(artifact_sign(fm.dump(model))), save=False)
     version.save()
     if activate:
         failure_model_activate(version=version)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -112,11 +112,23 @@ def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> 
         outcome = handler(job)
     except (TransientJobError, TransientModelError) as exc:
         code = getattr(exc, "code", "transient_error")
-        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            _job_fail(model, job, token, attempt, code, f"gave up after {job.attempts} attempts: {exc}")
+        waited = (timezone.now() - job.queued_at).total_seconds()
+        if waited >= settings.JOB_RETRY_WINDOW:
+            _job_fail(model, job, token, attempt, code,
+                      f"gave up after {job.attempts} attempts over {waited:.0f}s: {exc}")
             return JobStatus.FAILED
         _job_requeue(model, job, token, attempt, code, str(exc))
         raise TransientJobError(str(exc), code=code) from exc
+    except (OperationalError, InterfaceError) as exc:
+        # The database connection dropped under the job: reconnect and put it back for a retry; if
+        # the database is still away, the lease expires and the sweeper sends it again.
+        connection.close()
+        try:
+            _job_requeue(model, job, token, attempt, "database_unavailable", f"{type(exc).__name__}: {exc}")
+        except (OperationalError, InterfaceError):
+            connection.close()
+            logger.warning("job %s %s: database still unavailable; the sweeper will retry", model.job_type, job.pk)
+        raise TransientJobError(f"database connection lost: {exc}", code="database_unavailable") from exc
     except (PermanentJobError, PermanentModelError) as exc:
         _job_fail(model, job, token, attempt, getattr(exc, "code", "invalid_input"), str(exc))
         return JobStatus.FAILED
@@ -215,7 +227,9 @@ def jobs_sweep(*, now=None) -> dict[str, int]:
     for model in registry.job_models().values():
         expired = model.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
         for job in expired:
-            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            lost = JobAttempt.objects.filter(job_type=model.job_type, job_id=job.pk, outcome__in=[
+                JobAttempt.Outcome.RUNNING, JobAttempt.Outcome.ABANDONED]).count()
+            if lost >= settings.JOB_MAX_ATTEMPTS:
                 updated = model.objects.filter(pk=job.pk, status=JobStatus.RUNNING, lease_expires_at__lt=now).update(
                     status=JobStatus.FAILED, error_code="abandoned", finished_at=now, lease_token=None,
                     error_message=f"the worker was lost {job.attempts} times; giving up",

@@ -47,14 +47,14 @@ def test_sigkill_mid_job_then_new_worker_completes_once(worker_factory, make_use
 
 def test_beat_sweeper_resends_a_lost_message(worker_factory, make_user):
     """A queued job whose message never reached the broker is found by beat's sweeper and run."""
+    import os
     import subprocess
     import sys
 
+    from django.utils import timezone
+
     from conftest import ROOT, _test_db_env
     from core.models import DiagnosticJob
-
-    import os
-    from django.utils import timezone
 
     user = make_user("ops", "admin")
     # A row with no message at all, as if the broker had lost it.

@@ -39,8 +39,8 @@ def test_job_delivered_twice_produces_one_result(celery_worker, make_user):
     """A second message for a finished job is skipped; the stored result is untouched."""
     from celery import current_app
 
-    from core.models import DiagnosticJob, JobAttempt
     from core import services
+    from core.models import DiagnosticJob, JobAttempt
 
     user = make_user("ops", "admin")
     job = services.diagnostic_job_create(owner=user, use_model=False)
