@@ -7,9 +7,8 @@ class FinanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core.registry import register_job_model
-
         from apps.finance import models
+        from core.registry import register_job_model
 
         for model in getattr(models, "JOB_MODELS", ()):
             register_job_model(model)

@@ -1,12 +1,13 @@
 """Finance models: scorecard versions, training jobs, assessments (one per application) and reviews."""
 from __future__ import annotations
 
-from core.models import Job
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from core.models import Job
 
 
 class RiskLevel(models.IntegerChoices):

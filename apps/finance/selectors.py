@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from core.models import JobStatus
-from core.roles import user_has_role
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.finance.models import RISK_LABELS, Assessment, CreditModelVersion, Review
+from core.models import JobStatus
+from core.roles import user_has_role
 
 #: sort keys the results table and the API accept (``-`` prefix for descending)
 SORTS = {

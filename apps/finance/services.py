@@ -17,13 +17,6 @@ import logging
 import threading
 import time
 
-from core import services as core_services
-from core.audit import audit_record
-from core.jobs import JobOutcome, PermanentJobError
-from core.model_client import TransientModelError, get_model_client
-from core.models import Batch, JobStatus
-from core.prompts import render_messages
-from core.selectors import prompt_template_get
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -32,6 +25,13 @@ from django.utils import timezone
 from apps.finance import fields as catalogue
 from apps.finance import ingest, prompting, scorecard
 from apps.finance.models import RISK_LABELS, Assessment, CreditModelVersion, ModelTraining, Review
+from core import services as core_services
+from core.audit import audit_record
+from core.jobs import JobOutcome, PermanentJobError
+from core.model_client import TransientModelError, get_model_client
+from core.models import Batch, JobStatus
+from core.prompts import render_messages
+from core.selectors import prompt_template_get
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Celery tasks of the finance app (thin: an id in, a service call, the platform's retry policy)."""
 from celery import shared_task
-from core.tasks import JOB_TASK_OPTIONS, job_task_run
 
 from apps.finance import services
 from apps.finance.models import Assessment, ModelTraining
+from core.tasks import JOB_TASK_OPTIONS, job_task_run
 
 
 @shared_task(name="finance.assessment_run", **JOB_TASK_OPTIONS)

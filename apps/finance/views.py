@@ -2,13 +2,6 @@
 page, review queue, exports (CSV, XLSX, PDF) and scorecard versions."""
 from __future__ import annotations
 
-from core import exports
-from core.audit import audit_record
-from core.auth import role_required
-from core.models import Batch
-from core.roles import user_has_role
-from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
-from core.uploads import upload_check
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -23,6 +16,13 @@ from apps.finance import fields as catalogue
 from apps.finance import selectors, services
 from apps.finance.forms import ApplicationForm, BatchUploadForm, ReviewForm, TrainingForm
 from apps.finance.models import Assessment, CreditModelVersion, ModelTraining
+from core import exports
+from core.audit import audit_record
+from core.auth import role_required
+from core.models import Batch
+from core.roles import user_has_role
+from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
+from core.uploads import upload_check
 
 PAGE_SIZE = 25
 

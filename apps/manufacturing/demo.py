@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import io
 
-from core.models import Batch
 from django.core.files.base import ContentFile
 
 from apps.manufacturing import cmapss, services
 from apps.manufacturing.models import FailureModelVersion
+from core.models import Batch
 
 DEFAULT_MODEL_NAME = "FD001 default"
 DEMO_FILENAME = "demo_fd001_fleet.csv"

@@ -16,12 +16,13 @@ import uuid
 
 import numpy as np
 import pandas as pd
-from core.models import Job
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from core.models import Job
 
 #: Defaults when a machine has no thresholds of its own (settings may override).
 DEFAULT_PROBABILITY_THRESHOLD = 0.5

@@ -1,10 +1,10 @@
 """Manufacturing reads: the fleet ranked by risk, a machine's history, alerts, model versions, exports."""
 from __future__ import annotations
 
-from core.models import Batch, JobStatus
 from django.db.models import Count, F, Q, QuerySet
 
 from apps.manufacturing.models import Alert, FailureModelVersion, Machine, Prediction, Sensor
+from core.models import Batch, JobStatus
 
 DONE = [JobStatus.SUCCEEDED, JobStatus.NEEDS_REVIEW]
 

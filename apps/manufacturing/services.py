@@ -15,11 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from core import services as core_services
-from core.jobs import JobOutcome, PermanentJobError, TransientJobError
-from core.model_client import ModelServiceError, TransientModelError
-from core.models import Batch, JobStatus
-from core.signing import artifact_sign, artifact_verify
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, connection, transaction
@@ -45,6 +40,11 @@ from apps.manufacturing.models import (
     Sensor,
     TrainingRun,
 )
+from core import services as core_services
+from core.jobs import JobOutcome, PermanentJobError, TransientJobError
+from core.model_client import ModelServiceError, TransientModelError
+from core.models import Batch, JobStatus
+from core.signing import artifact_sign, artifact_verify
 
 logger = logging.getLogger(__name__)
 
@@ -518,11 +518,10 @@ def _llm_explain(job: Prediction, machine: Machine, series: pd.DataFrame, out: d
     Returns (llm block for the result, metadata). A transient model-service error retries the job,
     except on the job's last attempt, where the calibrated result is kept without the explanation.
     """
+    from apps.manufacturing import prompting
     from core.model_client import get_model_client
     from core.prompts import render_messages
     from core.selectors import prompt_template_get
-
-    from apps.manufacturing import prompting
 
     if not settings.LLM_ENABLED:
         return {"status": "disabled", "message": "the language model step is switched off (LLM_ENABLED=false)"}, {}

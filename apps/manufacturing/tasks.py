@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from core.tasks import JOB_TASK_OPTIONS, job_task_run
 
 from apps.manufacturing import services
 from apps.manufacturing.models import Prediction, TrainingRun
+from core.tasks import JOB_TASK_OPTIONS, job_task_run
 
 #: Training a model on a large history can outlast the default job limits.
 TRAINING_TIME_LIMITS = {"soft_time_limit": 3600, "time_limit": 3660}

@@ -5,12 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from core.audit import audit_record
-from core.auth import role_required
-from core.exports import rows_to_csv_response, rows_to_xlsx_response
-from core.models import Batch
-from core.roles import user_has_role
-from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +16,12 @@ from django.views.decorators.http import require_POST
 from apps.manufacturing import selectors, services
 from apps.manufacturing.forms import AlertActionForm, ThresholdsForm, TrainingForm, UploadForm
 from apps.manufacturing.models import Alert, FailureModelVersion, Prediction, TrainingRun
+from core.audit import audit_record
+from core.auth import role_required
+from core.exports import rows_to_csv_response, rows_to_xlsx_response
+from core.models import Batch
+from core.roles import user_has_role
+from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
 
 ROLE = "manufacturing"
 CHART_POINTS = 300

@@ -20,9 +20,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from core.audit import audit_record
-from core.auth import HasRole
-from core.uploads import UploadTooLarge
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
@@ -34,6 +31,9 @@ from rest_framework.views import APIView
 
 from apps.medical import services
 from apps.medical.ingest import IngestError, parse_dicom
+from core.audit import audit_record
+from core.auth import HasRole
+from core.uploads import UploadTooLarge
 
 # Failure reasons (PS3.4 Annex GG / PS3.18 Table 10.5.3-2)
 CANNOT_UNDERSTAND = 0xC000

@@ -7,12 +7,13 @@ a log line or the model service.
 """
 from __future__ import annotations
 
-from core.models import Job
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from core.models import Job
 
 AI_DRAFT_NOTICE = _("AI-generated draft, not verified")
 

@@ -1,11 +1,11 @@
 """Medical reads: the worklist, one study with its parts, an upload's studies and files."""
 from __future__ import annotations
 
-from core.models import Batch
-from core.roles import user_has_role
 from django.db.models import Q, QuerySet
 
 from apps.medical.models import Instance, KeyImage, Report, Series, Study
+from core.models import Batch
+from core.roles import user_has_role
 
 WORKLIST_FILTERS = ("todo", "draft", "final", "failed", "processing", "all")
 

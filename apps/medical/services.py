@@ -24,9 +24,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from core import services as core_services
-from core.jobs import JobOutcome, PermanentJobError
-from core.models import Batch, JobStatus
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
@@ -55,6 +52,9 @@ from apps.medical.prompting import (
     postcheck,
     template_name_for,
 )
+from core import services as core_services
+from core.jobs import JobOutcome, PermanentJobError
+from core.models import Batch, JobStatus
 
 logger = logging.getLogger(__name__)
 # Original identifiers must not reach a log line: highdicom logs the UIDs of the data sets it copies

@@ -5,12 +5,12 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from core import services as core_services
-from core.models import Batch
-from core.tasks import JOB_TASK_OPTIONS, job_task_run
 
 from apps.medical.models import Study
 from apps.medical.services import study_process, upload_ingest
+from core import services as core_services
+from core.models import Batch
+from core.tasks import JOB_TASK_OPTIONS, job_task_run
 
 logger = logging.getLogger(__name__)
 

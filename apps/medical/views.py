@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 
-from core import selectors as core_selectors
-from core.audit import audit_record
-from core.auth import role_required
-from core.models import Batch
-from core.uploads import upload_check
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +17,11 @@ from apps.medical.api.views import Conflict, content_length_check, download_resp
 from apps.medical.forms import AddendumForm, ReportEditForm, SignForm, UploadForm
 from apps.medical.imaging import PRESETS, ImagingError
 from apps.medical.models import Instance, KeyImage
+from core import selectors as core_selectors
+from core.audit import audit_record
+from core.auth import role_required
+from core.models import Batch
+from core.uploads import upload_check
 
 PRESET_CHOICES = ["auto", *PRESETS]
 

@@ -1,8 +1,9 @@
 """URL map: UI pages, the REST API under /api/v1/, schema and docs, health, admin."""
-from core import views as core_views
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core import views as core_views
 
 api_v1 = [
     path("", include("core.api.urls")),

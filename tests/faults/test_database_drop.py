@@ -30,10 +30,11 @@ def _terminate_other_backends(cursor) -> int:
 
 
 def test_database_connection_drop_mid_job_then_recovery(worker_factory, make_user):
-    from core import services
-    from core.models import DiagnosticJob, JobAttempt
     from django.db import connection
     from django.utils import timezone
+
+    from core import services
+    from core.models import DiagnosticJob, JobAttempt
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): pg_terminate_backend drops a server "

@@ -53,9 +53,10 @@ def own_model_service():
 
 def test_model_service_outage_jobs_wait_then_all_succeed_once(own_model_service, worker_factory, make_user,
                                                              api_client_for, settings):
+    from django.test import Client
+
     from core import model_client
     from core.models import DiagnosticJob, JobAttempt
-    from django.test import Client
 
     service = own_model_service
     # This process answers /readyz and the banner: point it at the same service.

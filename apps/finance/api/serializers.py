@@ -1,10 +1,10 @@
 """REST serializers of the finance app."""
 from __future__ import annotations
 
-from core.api.serializers import BatchSerializer, JobSerializer
 from rest_framework import serializers
 
 from apps.finance.models import Assessment, Review
+from core.api.serializers import BatchSerializer, JobSerializer
 
 
 class AssessmentCreateSerializer(serializers.Serializer):

@@ -1,11 +1,6 @@
 """REST endpoints of the finance app under /api/v1/finance/."""
 from __future__ import annotations
 
-from core import exports
-from core.audit import audit_record
-from core.auth import HasRole
-from core.selectors import batch_get_for_user
-from core.uploads import upload_check
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -25,6 +20,11 @@ from apps.finance.api.serializers import (
     ReviewSerializer,
 )
 from apps.finance.models import Assessment
+from core import exports
+from core.audit import audit_record
+from core.auth import HasRole
+from core.selectors import batch_get_for_user
+from core.uploads import upload_check
 
 FinanceRole = HasRole("finance")
 

@@ -7,14 +7,14 @@ import csv
 import io
 
 import pytest
-from core.audit import AuditEvent
-from core.services import prompt_templates_seed
 
 from apps.finance.demo import DEMO_REPORT
 from apps.finance.fields import FIELD_NAMES, MODEL_INPUTS
 from apps.finance.models import Assessment
 from apps.finance.tests.conftest import applicant_of, csv_bytes
 from conftest import wait_for
+from core.audit import AuditEvent
+from core.services import prompt_templates_seed
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

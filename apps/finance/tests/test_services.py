@@ -7,14 +7,14 @@ import csv
 import io
 
 import pytest
-from core.audit import AuditEvent
-from core.models import Batch, JobStatus
-from core.services import job_execute
 
 from apps.finance import selectors, services
 from apps.finance.fields import FIELD_NAMES, MODEL_INPUTS
 from apps.finance.models import Assessment, CreditModelVersion, Review
 from apps.finance.tests.conftest import applicant_of, csv_bytes
+from core.audit import AuditEvent
+from core.models import Batch, JobStatus
+from core.services import job_execute
 
 pytestmark = pytest.mark.django_db
 

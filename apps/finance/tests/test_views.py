@@ -3,14 +3,14 @@ render in English and Chinese, model pages, the model-service-down retry path.""
 from __future__ import annotations
 
 import pytest
-from core.models import Batch, JobStatus
-from core.services import job_execute
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.finance import services
 from apps.finance.fields import FIELD_NAMES
 from apps.finance.models import Assessment
 from apps.finance.tests.conftest import applicant_of, csv_bytes
+from core.models import Batch, JobStatus
+from core.services import job_execute
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,10 @@
 """Manufacturing REST serializers."""
 from __future__ import annotations
 
-from core.api.serializers import BatchSerializer, JobSerializer
 from rest_framework import serializers
 
 from apps.manufacturing.models import Alert, FailureModelVersion, Machine
+from core.api.serializers import BatchSerializer, JobSerializer
 
 
 class SensorUploadSerializer(BatchSerializer):

@@ -2,12 +2,6 @@
 predictions, alerts (acknowledge, resolve) and failure-model versions."""
 from __future__ import annotations
 
-from core.api.errors import error_body
-from core.audit import audit_record
-from core.auth import HasRole
-from core.exports import rows_to_csv_response
-from core.selectors import batch_get_for_user
-from core.uploads import upload_check
 from django.http import Http404
 from django.utils.translation import get_language
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -29,6 +23,12 @@ from apps.manufacturing.api.serializers import (
     SensorUploadSerializer,
 )
 from apps.manufacturing.models import Alert, FailureModelVersion
+from core.api.errors import error_body
+from core.audit import audit_record
+from core.auth import HasRole
+from core.exports import rows_to_csv_response
+from core.selectors import batch_get_for_user
+from core.uploads import upload_check
 
 ROLE = "manufacturing"
 

@@ -84,11 +84,10 @@ def cmapss_bytes(fd001_frame: pd.DataFrame, engines: dict[int, int]) -> bytes:
 @pytest.fixture
 def run_jobs():
     """Run what the worker would, in this process: parse a batch, then each queued prediction."""
-    from core.models import JobStatus
-    from core.services import job_execute
-
     from apps.manufacturing import services
     from apps.manufacturing.models import Prediction
+    from core.models import JobStatus
+    from core.services import job_execute
 
     def run(batch=None, predictions=None):
         if batch is not None:

@@ -7,13 +7,13 @@ import csv
 import io
 
 import pytest
-from core.models import Batch, JobStatus
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from apps.manufacturing.models import Alert, Machine, Prediction, ReadingChunk, Sensor
 from apps.manufacturing.tests.fixtures import *  # noqa: F403
 from apps.manufacturing.tests.fixtures import wide_csv
+from core.models import Batch, JobStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from core.models import Batch
 from django.core.management import CommandError, call_command
 
 from apps.manufacturing import demo
 from apps.manufacturing.models import FailureModelVersion, Prediction
 from apps.manufacturing.tests.fixtures import *  # noqa: F403
 from apps.manufacturing.tests.fixtures import cmapss_bytes
+from core.models import Batch
 
 pytestmark = pytest.mark.django_db
 

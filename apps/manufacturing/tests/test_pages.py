@@ -5,7 +5,6 @@ import io
 import json
 
 import pytest
-from core.models import Batch, JobStatus
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -13,6 +12,7 @@ from apps.manufacturing import services
 from apps.manufacturing.models import Alert, Machine, TrainingRun
 from apps.manufacturing.tests.fixtures import *  # noqa: F403
 from apps.manufacturing.tests.fixtures import cmapss_bytes, wide_csv
+from core.models import Batch, JobStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -1,13 +1,13 @@
 """REST shapes of the medical app: uploads (batches) with per-file status, studies with their report."""
 from __future__ import annotations
 
-from core.api.serializers import BatchSerializer, JobSerializer
 from django.urls import reverse
 from rest_framework import serializers
 
 from apps.medical import selectors
 from apps.medical.models import AI_DRAFT_NOTICE, Instance, Report
 from apps.medical.prompting import REPORT_FIELDS
+from core.api.serializers import BatchSerializer, JobSerializer
 
 
 def _abs(context, path: str) -> str:

@@ -3,12 +3,6 @@ from __future__ import annotations
 
 import json
 
-from core.api.pagination import Pagination
-from core.audit import audit_record
-from core.auth import HasRole
-from core.exports import rows_to_csv_response
-from core.models import Batch
-from core.uploads import UploadTooLarge, upload_check
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,6 +24,12 @@ from apps.medical.api.serializers import (
 )
 from apps.medical.models import Instance, Study
 from apps.medical.prompting import ReportError
+from core.api.pagination import Pagination
+from core.audit import audit_record
+from core.auth import HasRole
+from core.exports import rows_to_csv_response
+from core.models import Batch
+from core.uploads import UploadTooLarge, upload_check
 
 MEDICAL = [HasRole("medical")]
 

@@ -13,7 +13,6 @@ import json
 
 import pydicom
 import pytest
-from core.models import AuditEvent, Batch
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -32,6 +31,7 @@ from apps.medical.tests.web_helpers import (
     undecodable_bytes,
     zip_bytes,
 )
+from core.models import AuditEvent, Batch
 
 pytestmark = pytest.mark.django_db
 
@@ -373,10 +373,9 @@ def test_page_upload_refuses_hostile_zip_with_message(radiologist, client):
 
 def test_prompt_is_built_from_deidentified_features_only(api, settings):
     """The prompt the study job would send (rendered here) holds none of the planted identifiers."""
+    from apps.medical.prompting import draft_variables
     from core.prompts import render_messages
     from core.selectors import prompt_template_get
-
-    from apps.medical.prompting import draft_variables
 
     _body, (study,) = _done(api, {"ct.dcm": planted_ct()[0]},
                              indication=f"Patient {PLANTED['name'].replace('^', ' ')} born 1958-03-17, id {PLANTED['id']}")

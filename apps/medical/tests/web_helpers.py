@@ -89,10 +89,9 @@ def multipart_related(parts: list[tuple[str, bytes]], boundary: str = "DICOMwebB
 
 def process_upload(batch_id) -> list:
     """Run the ingest and every study job in this process (what the worker does), LLM as configured."""
-    from core.services import job_execute
-
     from apps.medical import services
     from apps.medical.models import Study
+    from core.services import job_execute
 
     services.upload_ingest(batch_id=batch_id)
     studies = list(Study.objects.filter(batch_id=batch_id))

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from config.env import ConfigError, database_from_url, env_bool, env_int, env_url
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,0 +1,251 @@
+"""Benchmark of the model service against plain one-at-a-time ``generate()``.
+
+Runs the same mix of chat requests (prompts of different lengths, 32-128 new tokens, greedy,
+``ignore_eos`` so every request produces exactly its budget) at concurrency 1, 4, 16 and 64 through
+the HTTP server (streaming, so time to first token is measured), and -- in this same process -- through
+plain ``model.generate()`` one request at a time (the naive baseline). Prints throughput (generated
+tokens/s), p50/p95 time to first token and latency per level; the last line is one JSON object with
+``throughput_ratio_c16`` (server tokens/s at c16 over the baseline's) and ``p95_latency_ratio_c16``
+(p95 latency at c16 over p95 latency of single requests at c1, same request mix).
+
+    .venv/bin/python benchmarks/model_service_bench.py            # starts its own server
+    .venv/bin/python benchmarks/model_service_bench.py --url http://127.0.0.1:8080 --api-key KEY
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the server's setting, so the baseline runs alike
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SYSTEM = ("You are the assistant of an industry AI suite. Answer clearly and concretely, in plain English, "
+          "for a reader without special training.")
+TOPICS = ["the water cycle", "how vaccines work", "the history of the printing press", "compound interest",
+          "why the sky is blue", "how a bicycle stays upright", "photosynthesis", "the French revolution"]
+DETAILS = ["Mention one example from daily life.", "Keep it under five short paragraphs.",
+           "Say what most people get wrong about it.", "Add a short analogy a child would understand.",
+           "Explain where the idea came from.", "Finish with a one-line summary.",
+           "Point out one open question that remains.", "Use numbers where they help."]
+OUTPUT_LENGTHS = [32, 128, 48, 112, 64, 96, 80, 40]  # mixed, 32-128 new tokens (mean 75)
+
+
+def base_requests() -> list[tuple[list[dict], int]]:
+    """Eight chat requests: a shared system prompt (as the platform's templates have), then a user
+    message of 0-5 detail sentences (prompt lengths vary), and mixed output budgets."""
+    out = []
+    for i, (topic, n) in enumerate(zip(TOPICS, OUTPUT_LENGTHS, strict=True)):
+        details = " ".join((DETAILS[i:] + DETAILS[:i])[: i % 6])
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Explain {topic}. {details}"}]
+        out.append((messages, n))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    """Percentile with linear interpolation."""
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def run_baseline(reqs: list[tuple[list[dict], int]], threads: int) -> dict:
+    """The naive baseline: each request alone through ``model.generate()``."""
+    import torch
+
+    from model_service.loader import load_model
+
+    torch.set_num_threads(threads)
+    loaded = load_model(None)
+    tok, model = loaded.tokenizer, loaded.model
+    latencies, tokens = [], 0
+    with torch.inference_mode():
+        warm = tok.apply_chat_template(reqs[0][0], add_generation_prompt=True, return_tensors="pt",
+                                       return_dict=True)
+        model.generate(**warm, max_new_tokens=4, do_sample=False)
+        start = time.perf_counter()
+        cpu0 = time.process_time()
+        for messages, n in reqs:
+            enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                          return_dict=True)
+            t0 = time.perf_counter()
+            out = model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+            latencies.append(time.perf_counter() - t0)
+            tokens += out.shape[1] - enc["input_ids"].shape[1]
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+    return {"requests": len(reqs), "tokens": tokens, "wall_s": wall, "throughput": tokens / wall,
+            "cpu_s": cpu, "tok_per_cpu_s": tokens / cpu,
+            "p50_latency": pct(latencies, 0.5), "p95_latency": pct(latencies, 0.95)}
+
+
+async def one_request(client, messages: list[dict], n: int, model: str) -> tuple[float, float, int]:
+    """(ttft, latency, generated tokens) of one streamed chat request."""
+    body = {"model": model, "messages": messages, "max_tokens": n, "temperature": 0, "ignore_eos": True,
+            "stream": True, "stream_options": {"include_usage": True}}
+    t0 = time.perf_counter()
+    ttft, tokens = None, 0
+    async with client.stream("POST", "/v1/chat/completions", json=body,
+                             headers={"Cache-Control": "no-cache"}) as r:
+        if r.status_code != 200:
+            raise RuntimeError(f"HTTP {r.status_code}: {await r.aread()!r}")
+        async for line in r.aiter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            if ttft is None and chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                ttft = time.perf_counter() - t0
+    latency = time.perf_counter() - t0
+    return (ttft if ttft is not None else latency), latency, tokens
+
+
+async def run_level(url: str, api_key: str | None, model: str, reqs: list[tuple[list[dict], int]],
+                    concurrency: int, cpu_probe: Any = None) -> dict:
+    """Closed loop: ``concurrency`` workers take requests from the list until it is empty."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as client:
+        await one_request(client, reqs[0][0], 4, model)  # warm-up
+        queue = list(reqs)
+        results: list[tuple[float, float, int]] = []
+
+        async def worker() -> None:
+            while queue:
+                messages, n = queue.pop(0)
+                results.append(await one_request(client, messages, n, model))
+
+        start = time.perf_counter()
+        cpu0 = cpu_probe() if cpu_probe else None
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+        cpu = cpu_probe() - cpu0 if cpu_probe and cpu0 is not None else None
+    ttfts = [r[0] for r in results]
+    lats = [r[1] for r in results]
+    tokens = sum(r[2] for r in results)
+    return {"concurrency": concurrency, "requests": len(results), "tokens": tokens, "wall_s": wall,
+            "throughput": tokens / wall, "p50_ttft": pct(ttfts, 0.5), "p95_ttft": pct(ttfts, 0.95),
+            "p50_latency": pct(lats, 0.5), "p95_latency": pct(lats, 0.95), "cpu_s": cpu,
+            "tok_per_cpu_s": tokens / cpu if cpu else None}
+
+
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m model_service`` on a free port; return (process, url) once /health answers."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "model_service", "--port", str(port), "--no-cache",
+           "--max-batch-size", str(args.max_batch_size), "--max-queue", "1024", "--log-level", "warning"]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    env = {**os.environ, "MODEL_SERVICE_API_KEYS": ""}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not become healthy")
+
+
+def main() -> int:
+    """Run baseline and server levels; print a table and the JSON summary line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", help="benchmark a running server instead of starting one")
+    p.add_argument("--api-key", default=os.environ.get("MODEL_SERVICE_API_KEY"))
+    p.add_argument("--model", default="SmolLM2-135M-Instruct")
+    p.add_argument("--levels", default="1,4,16,64")
+    p.add_argument("--copies", type=int, default=0, help="request-set copies per level (default: sqrt(level))")
+    p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: usable cores)")
+    p.add_argument("--skip-baseline", action="store_true")
+    args = p.parse_args()
+    from model_service.config import usable_cores
+
+    threads = args.threads or usable_cores()
+    base = base_requests()
+    baseline = None
+    if not args.skip_baseline:
+        baseline = run_baseline(base, threads)
+        print(f"baseline generate() one at a time: {baseline['tokens']} tokens in {baseline['wall_s']:.1f}s = "
+              f"{baseline['throughput']:.1f} tok/s, p50 latency {baseline['p50_latency']:.2f}s, "
+              f"p95 {baseline['p95_latency']:.2f}s, {baseline['tok_per_cpu_s']:.1f} tok/cpu-s", flush=True)
+    proc = None
+    url = args.url
+    cpu_probe = None
+    if not url:
+        import psutil
+
+        proc, url = start_server(args)
+        server = psutil.Process(proc.pid)
+
+        def cpu_probe() -> float:
+            t = server.cpu_times()
+            return t.user + t.system
+    levels = {}
+    try:
+        for c in [int(x) for x in args.levels.split(",")]:
+            copies = args.copies or max(1, round(c ** 0.5))
+            res = asyncio.run(run_level(url, args.api_key, args.model, base * copies, c, cpu_probe))
+            levels[c] = res
+            print(f"c={c:<3} requests={res['requests']:<3} tokens={res['tokens']:<5} {res['throughput']:7.1f} tok/s  "
+                  f"TTFT p50 {res['p50_ttft']:.2f}s p95 {res['p95_ttft']:.2f}s  "
+                  f"latency p50 {res['p50_latency']:.2f}s p95 {res['p95_latency']:.2f}s"
+                  + (f"  {res['tok_per_cpu_s']:.1f} tok/cpu-s" if res["tok_per_cpu_s"] else ""), flush=True)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    summary: dict = {"threads": threads, "cpu_count": os.cpu_count(),
+                     "load_avg_1m": round(os.getloadavg()[0], 2)}
+    if baseline:
+        summary["baseline_tok_s"] = round(baseline["throughput"], 1)
+        summary["baseline_tok_per_cpu_s"] = round(baseline["tok_per_cpu_s"], 1)
+    for c, res in levels.items():
+        summary[f"c{c}_tok_s"] = round(res["throughput"], 1)
+        summary[f"c{c}_p95_latency_s"] = round(res["p95_latency"], 2)
+        summary[f"c{c}_p95_ttft_s"] = round(res["p95_ttft"], 2)
+        if res["tok_per_cpu_s"]:
+            summary[f"c{c}_tok_per_cpu_s"] = round(res["tok_per_cpu_s"], 1)
+    if baseline and 16 in levels:
+        summary["throughput_ratio_c16"] = round(levels[16]["throughput"] / baseline["throughput"], 2)
+    if baseline and 16 in levels and levels[16]["tok_per_cpu_s"]:
+        # CPU-normalised: the same ratio per CPU-second used, robust to other load on a shared machine
+        summary["cpu_throughput_ratio_c16"] = round(levels[16]["tok_per_cpu_s"] / baseline["tok_per_cpu_s"], 2)
+    if 1 in levels and 16 in levels:
+        summary["p95_latency_ratio_c16"] = round(levels[16]["p95_latency"] / levels[1]["p95_latency"], 2)
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
