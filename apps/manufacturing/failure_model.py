@@ -680,7 +680,7 @@ def load(data: bytes) -> FailureModel:
         )
     end = data.find(b"\n", len(MAGIC))
     try:
-        # nosec B301: callers load only artifacts they verified (core.signing) or built themselves.
+        # Bandit B301: callers load only artifacts they verified (core.signing) or built themselves.
         model = pickle.loads(zlib.decompress(data[end + 1:]))  # nosec B301
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means corrupt bytes
         raise ModelFormatError(f"corrupt failure model payload: {exc}") from exc

@@ -353,7 +353,7 @@ def failure_model_load(version: FailureModelVersion) -> fm.FailureModel:
             return cached[1]
     with version.artifact.open("rb") as fh:
         data = artifact_verify(fh.read(), name=version.artifact.name)
-    model = fm.load(data)  # nosec B301 - verified HMAC: written by this installation
+    model = fm.load(data)  # nosec B301
     with _model_lock:
         _model_cache[version.pk] = (version.artifact.name, model)
     return model

@@ -1,0 +1,522 @@
+"""The continuous-batching scheduler: one engine thread owns the model.
+
+Each iteration runs ONE forward pass over: a token for every running row, the prompts of newcomers
+admitted from the bounded queue (within a prefill token budget; long prompts in chunks), and the
+tokens a grammar forces next for constrained rows (jump-forward: ``{"risk_level": `` costs one
+pass, not five). Grammar-constrained rows (xgrammar bitmask per row) and free rows share the batch.
+Finished,
+cancelled or timed-out rows leave between steps; their slots are reused at once. Results go back
+to the asyncio side through ``loop.call_soon_threadsafe`` (one call per iteration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from model_service.detok import IncrementalDetokenizer, find_stop, holdback
+from model_service.grammar import GrammarService, apply_bitmask
+from model_service.metrics import Metrics
+from model_service.runner import Segment
+from model_service.sampling import (
+    SamplingParams,
+    TokenLogprob,
+    apply_penalties,
+    compute_logprobs,
+    select_tokens,
+)
+
+log = logging.getLogger("model_service.engine")
+
+
+class QueueFull(Exception):
+    """The admission queue is full (answer 503 with Retry-After)."""
+
+
+@dataclass
+class Delta:
+    """A piece of a generation sent to the request's queue."""
+
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+    index: int = 0
+
+
+class GenRequest:
+    """One generation: prompt tokens, sampling parameters and optional grammar; created on the event loop."""
+
+    def __init__(self, prompt_ids: list[int], params: SamplingParams, *, grammar: Any = None,
+                 grammar_after: str | None = None, timeout: float | None = None, request_id: str | None = None,
+                 index: int = 0, queue: asyncio.Queue[Delta] | None = None):
+        self.id = request_id or uuid.uuid4().hex
+        self.index = index
+        self.prompt_ids = prompt_ids
+        self.params = params
+        self.grammar = grammar
+        self.grammar_after = grammar_after
+        self.arrival = time.monotonic()
+        self.deadline = self.arrival + timeout if timeout else None
+        self.cancelled = False
+        self.done = False
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Delta] = queue if queue is not None else asyncio.Queue()
+
+
+class _Row:
+    """Scheduler state of a running request."""
+
+    __slots__ = ("req", "params", "gen", "matcher", "grammar_after", "output", "cached", "last", "detok", "text",
+                 "emitted", "started", "last_time", "finish", "eos", "forced", "unsent_ids", "unsent_lps")
+
+    def __init__(self, req: GenRequest, gen: torch.Generator | None, matcher: Any, detok: IncrementalDetokenizer,
+                 eos: set[int]):
+        self.req = req
+        self.params = req.params
+        self.gen = gen
+        self.matcher = matcher
+        self.grammar_after = req.grammar_after if req.grammar is not None else None
+        self.output: list[int] = []
+        self.cached = 0  # tokens whose keys/values are in the runner's cache
+        self.last = -1  # the sampled token to feed next
+        self.detok = detok
+        self.text = ""
+        self.emitted = 0
+        self.started = False
+        self.last_time = 0.0
+        self.finish: str | None = None
+        self.eos = eos
+        self.forced: list[int] = []  # grammar-forced tokens to feed after ``last``
+        self.unsent_ids: list[int] = []
+        self.unsent_lps: list[TokenLogprob] = []
+
+
+@dataclass
+class _Prefill:
+    row: _Row
+    ids: list[int]  # prompt plus tokens the grammar forces at the start
+    done: int = 0
+    complete: bool = False
+
+
+class Engine:
+    """Owns the runner; schedules requests in continuous batches (see module doc)."""
+
+    def __init__(self, runner: Any, tokenizer: Any, grammars: GrammarService, metrics: Metrics, *, eos_ids: list[int],
+                 max_batch: int, max_queue: int, max_len: int, prefill_chunk: int = 512, threads: int | None = None,
+                 jump_forward: bool = True):
+        self.runner = runner
+        self.tokenizer = tokenizer
+        self.grammars = grammars
+        self.metrics = metrics
+        self.eos_ids = set(eos_ids)
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self.max_len = max_len
+        self.prefill_chunk = prefill_chunk
+        self.threads = threads
+        self.jump_forward = jump_forward and getattr(runner, "supports_forced_tokens", False)
+        self._cond = threading.Condition()
+        self._incoming: deque[GenRequest] = deque()
+        self._waiting: deque[GenRequest] = deque()
+        self._n_waiting = 0
+        self._rows: list[_Row] = []
+        self._prefilling: list[_Prefill] = []  # at most one partial prompt between steps
+        self._events: list[tuple[GenRequest, Delta]] = []
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._bitmask = grammars.allocate_bitmask(max_batch + 1)
+        self._scratch = grammars.allocate_bitmask(1)
+        self.steps = 0
+        self.healthy = True
+        self.last_error: str | None = None
+
+    # ----- public API (event-loop side) ------------------------------------------------------
+    def start(self) -> None:
+        """Start the engine thread."""
+        self._thread = threading.Thread(target=self._run, name="model-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the engine thread (pending requests are failed)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    @property
+    def num_running(self) -> int:
+        """Rows in the running batch (including one being prefilled)."""
+        return len(self._rows) + len(self._prefilling)
+
+    @property
+    def num_waiting(self) -> int:
+        """Requests admitted but not yet prefilling."""
+        return self._n_waiting
+
+    def submit(self, reqs: list[GenRequest]) -> None:
+        """Queue requests (all or none); raises :class:`QueueFull` when they do not fit in ``max_queue``."""
+        with self._cond:
+            if self._n_waiting + len(reqs) > self.max_queue:
+                raise QueueFull()
+            self._n_waiting += len(reqs)
+            self._incoming.extend(reqs)
+            self.metrics.waiting.set(self._n_waiting)
+            self._cond.notify()
+
+    def cancel(self, req: GenRequest) -> None:
+        """Stop working on ``req`` (the client went away); it leaves the batch before the next step."""
+        if not req.done:
+            req.cancelled = True
+            with self._cond:
+                self._cond.notify()
+
+    async def results(self, reqs: list[GenRequest]) -> AsyncIterator[Delta]:
+        """Yield the deltas of submitted requests (sharing one queue) until all are finished.
+
+        Leaving early (client gone, task cancelled) cancels whatever is still running.
+        """
+        queue = reqs[0].queue
+        pending = len(reqs)
+        try:
+            while pending:
+                delta = await queue.get()
+                if delta.finish_reason is not None or delta.error is not None:
+                    pending -= 1
+                yield delta
+        finally:
+            for req in reqs:
+                if not req.done:
+                    self.cancel(req)
+
+    # ----- engine thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            while True:
+                with self._cond:
+                    while not self._stop and not self._incoming and not self._waiting and not self._rows \
+                            and not self._prefilling:
+                        self._cond.wait(timeout=1.0)
+                    if self._stop:
+                        break
+                    while self._incoming:
+                        self._waiting.append(self._incoming.popleft())
+                try:
+                    self._iteration()
+                    self.healthy = True
+                except Exception as exc:  # keep serving: fail the batch, reset the model state
+                    log.exception("engine iteration failed")
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self._fail_all(f"internal error in the generation engine: {type(exc).__name__}")
+                self._flush()
+        self._fail_all("the model service is shutting down")
+        self._flush()
+
+    def _iteration(self) -> None:
+        now = time.monotonic()
+        self._drop_dead_waiting(now)
+        for row in self._rows:
+            if row.req.cancelled:
+                self._finish(row, "cancelled")
+            elif row.req.deadline and now > row.req.deadline:
+                self._finish(row, "timeout")
+        for pf in self._prefilling:
+            if pf.row.req.cancelled or (pf.row.req.deadline and now > pf.row.req.deadline):
+                self._finish(pf.row, "cancelled" if pf.row.req.cancelled else "timeout")
+                self._prefilling = []
+                self.runner.drop_prefills()
+        self._remove_finished()
+        segments, new = self._plan()
+        if self._rows or segments:
+            self._step(segments, new)
+        if not self._rows and not self._prefilling:
+            self.runner.reset()
+        self.metrics.running.set(self.num_running)
+        self.metrics.waiting.set(self._n_waiting)
+        cache_bytes = getattr(self.runner, "cache_bytes", None)
+        if cache_bytes:
+            self.metrics.kv_cache_bytes.set(cache_bytes())
+
+    def _drop_dead_waiting(self, now: float) -> None:
+        if not self._waiting:
+            return
+        keep: deque[GenRequest] = deque()
+        for req in self._waiting:
+            if req.cancelled:
+                self._close(req, Delta(finish_reason="cancelled"), waiting=True)
+                self.metrics.cancelled.inc()
+            elif req.deadline and now > req.deadline:
+                self._close(req, Delta(error="timeout"), waiting=True)
+                self.metrics.timeouts.inc()
+            else:
+                keep.append(req)
+        self._waiting = keep
+
+    def _plan(self) -> tuple[list[Segment], list[_Prefill]]:
+        """Segments of the next pass: forced tokens of running rows, then prompt chunks of newcomers."""
+        segments = [Segment(i, r.forced, r.cached + 1) for i, r in enumerate(self._rows) if r.forced]
+        budget = self.prefill_chunk if self._rows else 4 * self.prefill_chunk
+        new: list[_Prefill] = []
+        slot = len(self._rows)
+        pending = list(self._prefilling)
+        while budget > 0:
+            if pending:
+                pf = pending.pop(0)
+            else:
+                if not self._waiting or len(self._rows) + len(new) >= self.max_batch:
+                    break
+                req = self._waiting.popleft()
+                with self._cond:
+                    self._n_waiting -= 1
+                if req.cancelled:
+                    self._close(req, Delta(finish_reason="cancelled"))
+                    self.metrics.cancelled.inc()
+                    continue
+                self.metrics.queue_time.observe(time.monotonic() - req.arrival)
+                pf = self._new_prefill(req)
+                load_prefix = getattr(self.runner, "load_prefix", None)
+                if load_prefix is not None:
+                    pf.done = load_prefix(slot, pf.ids)
+                    self.metrics.prefix_queries.inc(len(pf.ids))
+                    self.metrics.prefix_hits.inc(pf.done)
+            chunk = pf.ids[pf.done: pf.done + budget]
+            pf.complete = pf.done + len(chunk) >= len(pf.ids)
+            segments.append(Segment(slot, chunk, pf.done, want_logits=pf.complete))
+            pf.done += len(chunk)
+            budget -= len(chunk)
+            new.append(pf)
+            slot += 1
+            if not pf.complete:
+                break
+        return segments, new
+
+    def _new_prefill(self, req: GenRequest) -> _Prefill:
+        matcher = None
+        if req.grammar is not None and req.grammar_after is None:
+            matcher = self.grammars.matcher(req.grammar)
+        eos = set() if req.params.ignore_eos else set(self.eos_ids)
+        eos |= set(req.params.stop_token_ids)
+        gen = req.params.make_generator(device="cpu")
+        row = _Row(req, gen, matcher, IncrementalDetokenizer(self.tokenizer, req.prompt_ids), eos)
+        ids = list(req.prompt_ids)
+        room = min(req.params.max_tokens, self.max_len - len(ids)) - 1  # leave room for a sampled token
+        forced = self._forced(row, room)
+        if forced:  # the grammar's fixed opening (e.g. '{"risk_level":') joins the prompt's prefill
+            ids += forced
+            self._append_forced(row, forced)
+        return _Prefill(row=row, ids=ids)
+
+    def _step(self, segments: list[Segment], new: list[_Prefill]) -> None:
+        rows = self._rows
+        n = len(rows)
+        slots, logits = self.runner.step([r.last for r in rows], [r.cached for r in rows], segments)
+        for r in rows:
+            r.cached += 1 + len(r.forced)
+            r.forced = []
+        self.steps += 1
+        self.metrics.batch_size.observe(n + sum(1 for pf in new if pf.complete))
+        done = [pf for pf in new if pf.complete]
+        save_prefix = getattr(self.runner, "save_prefix", None)
+        for i, pf in enumerate(done):
+            pf.row.cached = len(pf.ids)
+            self.metrics.prompt_tokens.inc(len(pf.row.req.prompt_ids))
+            if save_prefix is not None:
+                save_prefix(n + i, pf.ids)
+        by_slot = {n + i: pf.row for i, pf in enumerate(new)}
+        if slots:
+            self._process([rows[s] if s < n else by_slot[s] for s in slots], logits)
+        self.runner.activate(len(done))
+        self._rows.extend(pf.row for pf in done)
+        self._prefilling = [pf for pf in new if not pf.complete]
+        self._remove_finished()
+
+    def _process(self, rows: list[_Row], logits: torch.Tensor) -> None:
+        """Grammar masks, penalties, logprobs, sampling, then per-row bookkeeping for one token each."""
+        logits = logits.cpu() if logits.device.type != "cpu" else logits
+        g_rows = [i for i, r in enumerate(rows) if r.matcher is not None]
+        if g_rows:
+            if self._bitmask.shape[0] < len(rows):
+                self._bitmask = self.grammars.allocate_bitmask(len(rows))
+            bitmask = self._bitmask[: len(rows)]
+            for i in g_rows:
+                rows[i].matcher.fill_next_token_bitmask(bitmask, i)
+            apply_bitmask(logits, bitmask, g_rows)
+        for i, r in enumerate(rows):
+            if r.params.presence_penalty or r.params.frequency_penalty:
+                apply_penalties(logits, i, r.output, r.params.presence_penalty, r.params.frequency_penalty)
+        tokens = select_tokens(logits, [r.params for r in rows], [r.gen for r in rows])
+        lp_rows = [i for i, r in enumerate(rows) if r.params.logprobs is not None]
+        lps = compute_logprobs(logits, lp_rows, [tokens[i] for i in lp_rows],
+                               [rows[i].params.logprobs or 0 for i in lp_rows])
+        lp_by_row = dict(zip(lp_rows, lps, strict=True))
+        now = time.monotonic()
+        for i, r in enumerate(rows):
+            self._advance(r, tokens[i], lp_by_row.get(i), now)
+
+    def _forced(self, r: _Row, limit: int) -> list[int]:
+        """Tokens the grammar forces next (accepted into the matcher), at most ``limit``."""
+        if not self.jump_forward or r.matcher is None or limit <= 0:
+            return []
+        # Trailing whitespace is left to the model: it would rather write ' 2' than ' ' then '2'.
+        forced = r.matcher.find_jump_forward_string().rstrip()
+        if not forced:
+            return []
+        ids = self.tokenizer.encode(forced, add_special_tokens=False)[:limit]
+        for k, tok in enumerate(ids):
+            if not r.matcher.accept_token(tok):
+                if k:
+                    r.matcher.rollback(k)
+                return []
+        return ids
+
+    def _append_forced(self, r: _Row, forced: list[int]) -> None:
+        for tok in forced:
+            r.output.append(tok)
+            r.text += r.detok.add(tok)
+            r.unsent_ids.append(tok)
+            if r.params.logprobs is not None:
+                r.unsent_lps.append(TokenLogprob(tok, 0.0, [(tok, 0.0)] if r.params.logprobs else []))
+
+    def _advance(self, r: _Row, tok: int, lp: TokenLogprob | None, now: float) -> None:
+        req = r.req
+        if not r.started:
+            r.started = True
+            self.metrics.ttft.observe(now - req.arrival)
+        else:
+            self.metrics.itl.observe(now - r.last_time)
+        r.last_time = now
+        r.output.append(tok)
+        r.last = tok
+        r.unsent_ids.append(tok)
+        if lp is not None:
+            r.unsent_lps.append(lp)
+        self.metrics.generation_tokens.inc()
+        if r.matcher is not None and not r.matcher.accept_token(tok):
+            log.warning("grammar rejected sampled token %s (request %s)", tok, req.id)
+            r.finish = "stop"
+        start = len(r.text)
+        if tok in r.eos:
+            r.finish = r.finish or "stop"
+        else:
+            r.text += r.detok.add(tok)
+        if r.finish is None and r.grammar_after is not None and r.grammar_after in r.text:
+            # The grammar starts after the marker (e.g. '</think>'); text already past it must fit it.
+            tail = r.text.split(r.grammar_after, 1)[1].lstrip()
+            r.matcher = self.grammars.matcher(req.grammar)
+            r.grammar_after = None
+            if tail and not r.matcher.accept_string(tail):
+                r.finish = "stop"
+        if r.finish is None and r.matcher is not None and not r.matcher.is_terminated():
+            room = min(r.params.max_tokens - len(r.output), self.max_len - r.cached - 2)
+            forced = self._forced(r, room)
+            if forced:
+                self._append_forced(r, forced)
+                r.forced = forced
+                self.metrics.generation_tokens.inc(len(forced))
+        if r.finish is None and r.params.stop and len(r.text) > start:
+            cut = find_stop(r.text, r.params.stop, start)
+            if cut is not None:
+                r.text = r.text[:cut]
+                r.finish = "stop"
+        if r.finish is None and r.matcher is not None and (
+                r.matcher.is_terminated() or self.grammars.only_stop_allowed(r.matcher, self._scratch)):
+            r.finish = "stop"
+        if r.finish is None and len(r.output) >= r.params.max_tokens:
+            r.finish = "length"
+        if r.finish is None and r.cached + 1 + len(r.forced) >= self.max_len:
+            r.finish = "length"
+        end = len(r.text) if r.finish else len(r.text) - holdback(r.text, r.params.stop)
+        delta = Delta(text=r.text[r.emitted:end] if end > r.emitted else "", token_ids=r.unsent_ids,
+                      logprobs=r.unsent_lps, finish_reason=r.finish, prompt_tokens=len(req.prompt_ids),
+                      completion_tokens=len(r.output))
+        r.unsent_ids, r.unsent_lps = [], []
+        r.emitted = max(r.emitted, end)
+        if r.finish:
+            r.forced = []
+            self._complete(r)
+        self._events.append((req, delta))
+
+    def _complete(self, r: _Row) -> None:
+        req = r.req
+        req.done = True
+        self.metrics.e2e.observe(time.monotonic() - req.arrival)
+        self.metrics.finished(r.finish or "stop")
+
+    def _finish(self, r: _Row, reason: str) -> None:
+        """End a row early (cancelled / timeout)."""
+        r.finish = reason
+        r.req.done = True
+        if reason == "cancelled":
+            self.metrics.cancelled.inc()
+            self._events.append((r.req, Delta(finish_reason="cancelled", completion_tokens=len(r.output))))
+        else:
+            self.metrics.timeouts.inc()
+            self._events.append((r.req, Delta(error="timeout", completion_tokens=len(r.output))))
+
+    def _remove_finished(self) -> None:
+        i = len(self._rows) - 1
+        while i >= 0:
+            if self._rows[i].finish is not None:
+                self.runner.swap_remove(i)
+                last = self._rows.pop()
+                if i < len(self._rows):
+                    self._rows[i] = last
+            i -= 1
+
+    def _close(self, req: GenRequest, delta: Delta, waiting: bool = False) -> None:
+        req.done = True
+        if waiting:
+            with self._cond:
+                self._n_waiting -= 1
+        self._events.append((req, delta))
+
+    def _fail_all(self, message: str) -> None:
+        for r in self._rows + [pf.row for pf in self._prefilling]:
+            if r.finish is None:
+                r.req.done = True
+                self._events.append((r.req, Delta(error=message)))
+        self._rows = []
+        self._prefilling = []
+        if self._stop:
+            while self._waiting:
+                self._close(self._waiting.popleft(), Delta(error=message), waiting=True)
+        try:
+            self.runner.drop_prefills()
+            self.runner.reset()
+        except Exception:  # pragma: no cover - best effort
+            log.exception("runner reset failed")
+
+    def _flush(self) -> None:
+        if not self._events:
+            return
+        events, self._events = self._events, []
+        by_loop: dict[Any, list[tuple[GenRequest, Delta]]] = {}
+        for req, delta in events:
+            by_loop.setdefault(req.loop, []).append((req, delta))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # loop closed
+                pass
+
+
+def _deliver(items: list[tuple[GenRequest, Delta]]) -> None:
+    for req, delta in items:
+        delta.index = req.index
+        req.queue.put_nowait(delta)

@@ -1,0 +1,150 @@
+"""In-process checks of the runners and the scheduler with the real embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+
+from model_service.engine import Engine, GenRequest
+from model_service.fast_llama import FastLlamaRunner
+from model_service.grammar import GrammarService
+from model_service.hf_runner import HFRunner
+from model_service.loader import load_model
+from model_service.metrics import Metrics
+from model_service.sampling import SamplingParams
+
+PROMPTS = ["Hello there, how are you doing today?", "1 2 3 4", "Explain photosynthesis to a child in simple words."]
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    torch.set_num_threads(2)
+    return load_model(None)
+
+
+def _reference_last_logits(model, ids):
+    with torch.inference_mode():
+        return model(torch.tensor([ids])).logits[0, -1]
+
+
+@pytest.mark.parametrize("runner_cls", [FastLlamaRunner, HFRunner])
+def test_runner_matches_plain_forward_with_chunks_batching_and_removal(loaded, runner_cls):
+    tok, model = loaded.tokenizer, loaded.model
+    ids = [tok.encode(p) for p in PROMPTS]
+    runner = runner_cls(model, max_batch=4, max_len=512)
+    with torch.inference_mode():
+        for x in ids:  # chunked prefill: 3 tokens, then the rest
+            runner.prefill(x[:3], 0, want_logits=False)
+            last = runner.prefill(x[3:], 3, want_logits=True)
+            runner.activate()
+            assert (last - _reference_last_logits(model, x)).abs().max() < 1e-3
+        nxt = [7, 8, 9]
+        logits = runner.decode(torch.tensor(nxt), torch.tensor([len(x) for x in ids]))
+        for i, x in enumerate(ids):
+            assert (logits[i] - _reference_last_logits(model, x + [nxt[i]])).abs().max() < 1e-3
+        runner.swap_remove(0)  # row 2 moves into slot 0
+        logits = runner.decode(torch.tensor([5, 6]), torch.tensor([len(ids[2]) + 1, len(ids[1]) + 1]))
+        assert (logits[0] - _reference_last_logits(model, ids[2] + [9, 5])).abs().max() < 1e-3
+        assert (logits[1] - _reference_last_logits(model, ids[1] + [8, 6])).abs().max() < 1e-3
+
+
+def test_fast_runner_cache_grows_and_shrinks(loaded):
+    runner = FastLlamaRunner(loaded.model, max_batch=16, max_len=1024, init_rows=2, init_len=16)
+    small = runner.cache_bytes()
+    with torch.inference_mode():
+        for _ in range(5):
+            runner.prefill(list(range(100, 140)), 0, want_logits=True)
+            runner.activate()
+    assert runner.cache_bytes() > small
+    with pytest.raises(ValueError):
+        runner._ensure(64, 10)  # beyond max_batch + 1 rows: memory stays bounded
+    runner.reset()
+    assert runner.cache_bytes() == small
+
+
+def _run_engine(loaded, runner, requests):
+    grammars = GrammarService(loaded.tokenizer, loaded.model.config.vocab_size, loaded.eos_token_ids)
+    engine = Engine(runner, loaded.tokenizer, grammars, Metrics("test"), eos_ids=loaded.eos_token_ids,
+                    max_batch=4, max_queue=16, max_len=512)
+    engine.start()
+
+    async def go():
+        reqs = [GenRequest(ids, params, timeout=timeout) for ids, params, timeout in requests]
+        engine.submit(reqs)
+        out = []
+        for r in reqs:
+            text, finish, error = "", None, None
+            async for d in engine.results([r]):
+                text += d.text
+                finish, error = d.finish_reason or finish, d.error or error
+            out.append((text, finish, error))
+        return out
+
+    try:
+        return asyncio.run(go())
+    finally:
+        engine.stop()
+
+
+def test_continuous_batching_matches_single_requests_on_both_runners(loaded):
+    tok = loaded.tokenizer
+    reqs = [(tok.encode(p), SamplingParams(max_tokens=n, temperature=0.0, ignore_eos=True), None)
+            for p, n in zip(PROMPTS + PROMPTS[:2], [6, 9, 4, 7, 5], strict=True)]
+    batched = _run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), reqs)
+    single = [_run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), [r])[0] for r in reqs[:3]]
+    hf = _run_engine(loaded, HFRunner(loaded.model, max_batch=4, max_len=512), reqs[:3])
+    assert [b[0] for b in batched[:3]] == [s[0] for s in single] == [h[0] for h in hf]
+    assert all(b[1] == "length" for b in batched)
+
+
+def test_timeout_while_running(loaded):
+    tok = loaded.tokenizer
+    params = SamplingParams(max_tokens=400, temperature=0.0, ignore_eos=True)
+    [(text, finish, error)] = _run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512),
+                                          [(tok.encode("Tell me"), params, 0.3)])
+    assert error == "timeout"
+
+
+def test_prefix_cache_reuse_gives_the_same_logits(loaded):
+    tok, model = loaded.tokenizer, loaded.model
+    shared = tok.encode("You are a careful credit analyst. Answer in JSON. " * 6)
+    a, b = shared + tok.encode("Case A: stable job."), shared + tok.encode("Case B: many debts.")
+    runner = FastLlamaRunner(model, max_batch=4, max_len=512, prefix_cache_bytes=64 << 20)
+    with torch.inference_mode():
+        assert runner.load_prefix(0, a) == 0
+        runner.prefill(a, 0, want_logits=True)
+        runner.save_prefix(0, a)
+        runner.activate()
+        reused = runner.load_prefix(1, b)
+        assert reused == (len(shared) // 32) * 32 and reused > 0
+        logits = runner.prefill(b[reused:], reused, want_logits=True)
+    assert (logits - _reference_last_logits(model, b)).abs().max() < 1e-3
+
+
+def test_prefix_store_is_bounded_and_exact():
+    from model_service.prefix_cache import PrefixStore
+
+    kv = torch.zeros(1, 2, 1, 64, 4)  # 2 KiB per entry
+    store = PrefixStore(budget_bytes=kv.numel() * 4 * 2, block=32)
+    first, second, third = list(range(64)), list(range(100, 164)), list(range(200, 264))
+    store.add(first, kv.clone())
+    store.add(second, kv.clone())
+    assert store.lookup(first + [1, 2], 66)[1] == 64
+    store.add(third, kv.clone())  # over budget: the least recently used (second) goes
+    assert store.lookup(second, 64) is None and store.lookup(first, 64) is not None
+    assert store.bytes <= store.budget
+    assert store.lookup(first[:31] + [999] + first[32:], 64) is None  # a different token: no reuse
+
+
+def test_loads_a_gguf_file_and_a_hf_folder(loaded):
+    from model_service.loader import embedded_model_file
+
+    gguf = embedded_model_file()
+    by_file = load_model(str(gguf))
+    assert by_file.model_id == "SmolLM2-135M-Instruct" and by_file.source == str(gguf)
+    folder = next(n for n in loaded.notes if "de-quantised into" in n).split(" into ", 1)[1]
+    by_folder = load_model(folder, served_model_name="my-model")
+    assert by_folder.model_id == "my-model" and by_folder.max_model_len == 8192
+    assert str(by_folder.dtype) == "torch.float32" and by_folder.eos_token_ids == loaded.eos_token_ids
