@@ -92,21 +92,24 @@ def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> 
     now = timezone.now()
     token = uuid.uuid4()
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-    claimed = model.objects.filter(pk=job_id).filter(claimable).update(
-        status=JobStatus.RUNNING, started_at=now, lease_token=token,
-        lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-        attempts=F("attempts") + 1, progress=0.0, progress_message="",
-    )
-    if not claimed:
-        logger.info("job %s %s not claimable (done or owned by another worker); skipping", model.job_type, job_id)
-        return "skipped"
-    job = model.objects.get(pk=job_id)
-    JobAttempt.objects.filter(job_id=job.pk, outcome=JobAttempt.Outcome.RUNNING).update(
-        outcome=JobAttempt.Outcome.ABANDONED, finished_at=now
-    )
-    attempt = JobAttempt.objects.create(
-        job_type=model.job_type, job_id=job.pk, number=job.attempts, lease_token=token, worker=worker[:200]
-    )
+    # The claim and its attempt row in one transaction: a worker killed between the two must not leave
+    # ``attempts`` counted with no JobAttempt on record (found by tests/faults/test_finance_batch_sigkill.py).
+    with transaction.atomic():
+        claimed = model.objects.filter(pk=job_id).filter(claimable).update(
+            status=JobStatus.RUNNING, started_at=now, lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+            attempts=F("attempts") + 1, progress=0.0, progress_message="",
+        )
+        if not claimed:
+            logger.info("job %s %s not claimable (done or owned by another worker); skipping", model.job_type, job_id)
+            return "skipped"
+        job = model.objects.get(pk=job_id)
+        JobAttempt.objects.filter(job_id=job.pk, outcome=JobAttempt.Outcome.RUNNING).update(
+            outcome=JobAttempt.Outcome.ABANDONED, finished_at=now
+        )
+        attempt = JobAttempt.objects.create(
+            job_type=model.job_type, job_id=job.pk, number=job.attempts, lease_token=token, worker=worker[:200]
+        )
     started = time.monotonic()
     try:
         outcome = handler(job)
