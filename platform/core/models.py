@@ -129,6 +129,10 @@ class Batch(models.Model):
     parsed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    parse_lease_expires_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("While a worker reads the file, no other delivery may read it until this time passes."),
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -296,9 +296,18 @@ def batch_enqueue(*, batch: Batch) -> None:
 
 
 def batch_claim(*, batch_id) -> Batch | None:
-    """Take a batch for parsing; None if it was already parsed (a second delivery)."""
-    updated = Batch.objects.filter(pk=batch_id, status__in=[Batch.Status.QUEUED, Batch.Status.PARSING]).update(
-        status=Batch.Status.PARSING, attempts=F("attempts") + 1
+    """Take a batch for parsing under a lease; None if another delivery owns it or it is parsed.
+
+    A queued batch is claimable; a batch being parsed only once its parse lease has expired (the
+    worker that read it died). So two deliveries of one batch never read it at the same time.
+    """
+    now = timezone.now()
+    claimable = Q(status=Batch.Status.QUEUED) | Q(
+        Q(parse_lease_expires_at__isnull=True) | Q(parse_lease_expires_at__lt=now), status=Batch.Status.PARSING
+    )
+    updated = Batch.objects.filter(claimable, pk=batch_id).update(
+        status=Batch.Status.PARSING, attempts=F("attempts") + 1,
+        parse_lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
     )
     if not updated:
         return None
@@ -316,15 +325,16 @@ def batch_items_created(*, batch: Batch, jobs: list[Job], errors: list, warnings
     status = Batch.Status.RUNNING if queued else (Batch.Status.DONE if jobs else Batch.Status.FAILED)
     Batch.objects.filter(pk=batch.pk).update(
         status=status, item_total=len(jobs), errors=errors, warnings=warnings, parsed_at=now,
-        finished_at=None if queued else now,
+        finished_at=None if queued else now, parse_lease_expires_at=None,
     )
     for job in queued:
         job_enqueue(job=job)
 
 
 def batch_fail(*, batch: Batch, errors: list) -> None:
-    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.FAILED, errors=errors, finished_at=timezone.now(),
-                                             parsed_at=timezone.now())
+    now = timezone.now()
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.FAILED, errors=errors, finished_at=now,
+                                             parsed_at=now, parse_lease_expires_at=None)
 
 
 def _batch_touch(job: Job) -> None:

@@ -83,7 +83,8 @@ def _medical_study(owner):
     return study
 
 
-def test_xss_payloads_render_as_text(make_user, login, page, live_server, settings):
+def test_xss_payloads_render_as_text(make_user, login, page, live_server, settings, stop_shared_worker):
+    # No worker may take the upload's queued ingest message: this test reads the upload in-process.
     settings.LLM_ENABLED = False
     admin = make_user("xss_admin", "admin")
     job = _finance_assessment(admin)
