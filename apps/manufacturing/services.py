@@ -44,7 +44,12 @@ from core import services as core_services
 from core.jobs import JobOutcome, PermanentJobError, TransientJobError
 from core.model_client import ModelServiceError, TransientModelError
 from core.models import Batch, JobStatus
-from core.signing import artifact_sign, artifact_verify
+from core.signing import (
+    ArtifactSignatureError,
+    artifact_sign,
+    artifact_signed_with_current_key,
+    artifact_verify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -376,6 +381,35 @@ def failure_model_register(*, model: fm.FailureModel, name: str, created_by=None
     return version
 
 
+def failure_model_artifacts_resign() -> dict[str, list[str]]:
+    """Re-sign every stored model artifact with the current ``SECRET_KEY`` (the end of a key rotation).
+
+    An artifact signed with a key in ``SECRET_KEY_FALLBACKS`` is written again, signed with the current
+    key, under a new name; the old file is deleted. One whose signature matches no key is left alone and
+    reported (retrain that version). Returns the version labels by outcome.
+    """
+    stats: dict[str, list[str]] = {"resigned": [], "current": [], "refused": []}
+    for version in FailureModelVersion.objects.order_by("pk"):
+        label = f"{version.pk} {version.name} ({version.model_version})"
+        old_name = version.artifact.name
+        with version.artifact.open("rb") as fh:
+            blob = fh.read()
+        try:
+            if artifact_signed_with_current_key(blob, name=old_name):
+                stats["current"].append(label)
+                continue
+            payload = artifact_verify(blob, name=old_name)
+        except ArtifactSignatureError as exc:
+            logger.error("failure model %s: %s", label, exc)
+            stats["refused"].append(f"{label}: {exc}")
+            continue
+        version.artifact.save(old_name.rsplit("/", 1)[-1], ContentFile(artifact_sign(payload)), save=False)
+        FailureModelVersion.objects.filter(pk=version.pk).update(artifact=version.artifact.name)
+        version.artifact.storage.delete(old_name)
+        stats["resigned"].append(label)
+    return stats
+
+
 def failure_model_activate(*, version: FailureModelVersion) -> None:
     with transaction.atomic():
         FailureModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
@@ -399,7 +433,12 @@ def prediction_process(job: Prediction) -> JobOutcome:
     if series is None or series.empty:
         raise PermanentJobError(f"machine {machine.machine_id}: no stored readings", code="no_readings")
     core_services.job_progress(job=job, fraction=0.1, message="scoring with the calibrated models")
-    model = failure_model_load(version)
+    try:
+        model = failure_model_load(version)
+    except ArtifactSignatureError as exc:
+        raise PermanentJobError(f"the active failure model was refused: {exc}; an admin must retrain it, or run "
+                                "`manage.py resign_model_artifacts` after a SECRET_KEY rotation",
+                                code="model_artifact_refused") from None
     try:
         with single_thread():
             out = model.predict(series)

@@ -49,6 +49,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Rotation: the new key in SECRET_KEY, old ones here (comma-separated) until sessions, signed links and
+# model artifacts made with them are gone or re-signed (manage.py resign_model_artifacts); docs/deploy.md.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -144,6 +147,11 @@ LLM_ENABLED = env_bool("LLM_ENABLED", True)
 # Medical: the secret salt for de-identified UIDs (empty: derived from SECRET_KEY) and the
 # organisation named on signed reports.
 MEDICAL_DEID_SALT = env_str("MEDICAL_DEID_SALT", "")
+if PRODUCTION and not MEDICAL_DEID_SALT:
+    # Derived from SECRET_KEY otherwise: rotating the key would change every pseudonym and replacement UID,
+    # and a returning patient's new studies would no longer match their earlier ones.
+    raise ConfigError("MEDICAL_DEID_SALT is required when DJANGO_ENV=production (a stable secret of 32+ characters "
+                      "behind de-identified UIDs and pseudonyms; never change it)")
 MEDICAL_ORGANIZATION = env_str("MEDICAL_ORGANIZATION", "Radiology")
 
 # Training data for the default models that `make setup` trains (the shared folder next to the repo).

@@ -15,8 +15,13 @@ class ArtifactSignatureError(Exception):
     """The artifact is unsigned, truncated or was changed after it was written."""
 
 
-def _key() -> bytes:
-    return hashlib.sha256(b"model-artifact:" + settings.SECRET_KEY.encode()).digest()
+def _key(secret: str | None = None) -> bytes:
+    return hashlib.sha256(b"model-artifact:" + (secret or settings.SECRET_KEY).encode()).digest()
+
+
+def _verifying_keys() -> list[bytes]:
+    """The current key first, then those of ``SECRET_KEY_FALLBACKS`` (a key rotation in progress)."""
+    return [_key(), *(_key(old) for old in getattr(settings, "SECRET_KEY_FALLBACKS", []) or [])]
 
 
 def artifact_sign(payload: bytes) -> bytes:
@@ -26,10 +31,21 @@ def artifact_sign(payload: bytes) -> bytes:
 
 def artifact_verify(blob: bytes, *, name: str = "artifact") -> bytes:
     """The payload of a signed artifact; raises :class:`ArtifactSignatureError` if it does not verify."""
+    return _verify(blob, name=name)[0]
+
+
+def artifact_signed_with_current_key(blob: bytes, *, name: str = "artifact") -> bool:
+    """Whether a valid artifact was signed with ``SECRET_KEY`` (False: with a fallback key)."""
+    return _verify(blob, name=name)[1]
+
+
+def _verify(blob: bytes, *, name: str) -> tuple[bytes, bool]:
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + _DIGEST:
         raise ArtifactSignatureError(f"{name}: not a signed model artifact (retrain or re-import it)")
     mac = blob[len(MAGIC):len(MAGIC) + _DIGEST]
     payload = blob[len(MAGIC) + _DIGEST:]
-    if not hmac.compare_digest(mac, hmac.new(_key(), payload, hashlib.sha256).digest()):
-        raise ArtifactSignatureError(f"{name}: signature does not match (changed in storage, or SECRET_KEY changed)")
-    return payload
+    for index, key in enumerate(_verifying_keys()):
+        if hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
+            return payload, index == 0
+    raise ArtifactSignatureError(f"{name}: signature does not match (changed in storage, or signed with a key that "
+                                 "is neither SECRET_KEY nor in SECRET_KEY_FALLBACKS)")

@@ -159,25 +159,33 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_web_image_build_steps_run_under_production_settings(tmp_path):
-    """The manage.py steps of Dockerfile.web's RUN lines, with its ENV and inline variables, exit 0."""
+    """The manage.py steps of Dockerfile.web's RUN lines, with its ENV and exported variables, exit 0."""
     dockerfile = DEPLOY / "Dockerfile.web"
     text = dockerfile.read_text().replace("\\\n", " ")
     image_env = _env_lines(dockerfile)
     assert image_env["DJANGO_ENV"] == "production"
-    steps = [part.strip() for line in re.findall(r"^RUN\s+(.+)$", text, flags=re.MULTILINE)
-             for part in line.split("&&") if "manage.py" in part]
-    assert len(steps) >= 2, steps  # compilemessages_py and collectstatic
-    for step in steps:
-        words = shlex.split(step)
-        inline = {}
-        while "=" in words[0] and not words[0].startswith("-"):
-            key, _, value = words.pop(0).partition("=")
-            inline[key] = value
-        assert words[:2] == ["python", "manage.py"], step
-        env = {**_clean_env(tmp_path), **image_env, **inline, "VAR_DIR": str(tmp_path / "var")}
-        proc = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=300, check=False)
-        assert proc.returncode == 0, f"{step}\n{proc.stderr[-3000:]}"
+    exported: dict[str, str] = {}
+    steps = 0
+    for line in re.findall(r"^RUN\s+(.+)$", text, flags=re.MULTILINE):
+        for part in (p.strip() for p in line.split("&&")):
+            words = shlex.split(part)
+            if words[:1] == ["export"]:  # `export A=1 B=2` holds for the rest of this RUN
+                exported.update(w.split("=", 1) for w in words[1:])
+                continue
+            if "manage.py" not in part:
+                continue
+            inline = {}
+            while "=" in words[0] and not words[0].startswith("-"):
+                key, _, value = words.pop(0).partition("=")
+                inline[key] = value
+            assert words[:2] == ["python", "manage.py"], part
+            env = {**_clean_env(tmp_path), **image_env, **exported, **inline, "VAR_DIR": str(tmp_path / "var")}
+            proc = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=300, check=False)
+            assert proc.returncode == 0, f"{part}\n{proc.stderr[-3000:]}"
+            steps += 1
+        exported.clear()
+    assert steps >= 2  # compilemessages_py and collectstatic
     assert (tmp_path / "var" / "static" / "admin").is_dir()  # collectstatic ran into VAR_DIR
     assert not (tmp_path / "var" / "redis").exists()  # no embedded Redis was started during the build
 

@@ -52,3 +52,45 @@ def test_demo_seed_queues_one_worked_example(make_user, active_model):
 
     services.batch_ingest(batch_id=batch.pk)
     assert Prediction.objects.filter(batch=batch).count() == len(demo.DEMO_ENGINES)
+
+
+def test_key_rotation_resign_command_and_a_refused_artifact(settings, engineer_client, active_model, fd001_frame,
+                                                            run_jobs, llm_off):
+    """Rotate SECRET_KEY: the old model still loads via the fallback; resign_model_artifacts signs it
+    anew, so the fallback can go; an artifact changed in storage fails its job with a clear message."""
+    from apps.manufacturing import services
+    from core.signing import artifact_signed_with_current_key
+
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "rotated-" + "Zx9Yw8Vu" * 8, [old_key]
+    services._model_cache.clear()
+    old_name = active_model.artifact.name
+    assert services.failure_model_load(active_model) is not None  # readable through the fallback
+
+    out = io.StringIO()
+    call_command("resign_model_artifacts", stdout=out)
+    assert "1 re-signed, 0 already current, 0 refused" in out.getvalue()
+    version = FailureModelVersion.objects.get(pk=active_model.pk)
+    assert version.artifact.name != old_name and not version.artifact.storage.exists(old_name)
+    with version.artifact.open("rb") as fh:
+        assert artifact_signed_with_current_key(fh.read())
+    settings.SECRET_KEY_FALLBACKS = []
+    services._model_cache.clear()
+    assert services.failure_model_load(version) is not None  # no fallback needed any more
+    call_command("resign_model_artifacts", stdout=out)
+    assert "0 re-signed, 1 already current, 0 refused" in out.getvalue()
+
+    # someone with write access to the bucket swaps the file: the prediction fails alone, clearly
+    with version.artifact.open("rb") as fh:
+        blob = fh.read()
+    with version.artifact.storage.open(version.artifact.name, "wb") as fh:
+        fh.write(blob[:-8] + b"tampered")
+    services._model_cache.clear()
+    batch = Batch.objects.get(pk=engineer_client.post("/api/v1/manufacturing/uploads/", {
+        "file": io.BytesIO(cmapss_bytes(fd001_frame, {92: 150}))}, format="multipart").json()["id"])
+    [prediction] = run_jobs(batch=batch)
+    prediction = Prediction.objects.get(pk=prediction.pk)
+    assert prediction.status == "failed" and prediction.error_code == "model_artifact_refused"
+    assert "signature does not match" in prediction.error_message
+    with pytest.raises(CommandError, match="retrain them"):
+        call_command("resign_model_artifacts", stdout=out)

@@ -44,6 +44,16 @@ def test_production_requires_secret_key(tmp_path):
     assert "SECRET_KEY is required when DJANGO_ENV=production" in proc.stderr
 
 
+def test_production_requires_a_stable_deidentification_salt(tmp_path):
+    env = dict(os.environ, DJANGO_ENV="production", SECRET_KEY="p" * 10 + "Q7#vL2!xM9@nR4$tW6%yB1^" + "z" * 20,
+               VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
+    env.pop("MEDICAL_DEID_SALT", None)
+    proc = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "MEDICAL_DEID_SALT is required when DJANGO_ENV=production" in proc.stderr
+
+
 def test_readers(monkeypatch):
     monkeypatch.setenv("X_BOOL", "yes")
     assert env_bool("X_BOOL") is True
