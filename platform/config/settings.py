@@ -6,6 +6,7 @@ configuration table.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -226,6 +227,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "core:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10, minimum=1)  # failed attempts per IP per 15 minutes
+# API requests that create work, per caller: "<n>/<s|min|hour|day>", or "off" (core/api/throttling.py).
+API_SUBMIT_RATE = env_str("API_SUBMIT_RATE", "3000/min")
+if API_SUBMIT_RATE.strip().lower() == "off":
+    API_SUBMIT_RATE = None
+elif not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", API_SUBMIT_RATE.strip()):
+    raise ConfigError(f"API_SUBMIT_RATE={API_SUBMIT_RATE!r} is not '<number>/<s|min|hour|day>' or 'off'")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -260,6 +267,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.SubmitRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
         ("DJANGO_ENV", "staging"),
         ("JOB_TIME_LIMIT", "5"),
         ("UPLOAD_MAX_BYTES", "-1"),
+        ("API_SUBMIT_RATE", "lots"),
     ],
 )
 def test_bad_value_stops_startup_naming_the_variable(variable, value, tmp_path):

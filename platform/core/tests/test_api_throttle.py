@@ -1,0 +1,34 @@
+"""A runaway integration is held back: requests that create work are limited per caller (429 with
+Retry-After, in the API's error shape); polling is never limited; other callers are not affected."""
+import pytest
+from django.core.cache import cache
+
+pytestmark = pytest.mark.django_db
+
+
+def _submit(api):
+    return api.post("/api/v1/diagnostics/", {"prompt": "hi", "use_model": False}, format="json")
+
+
+def test_submissions_over_the_rate_get_429_with_retry_after(settings, make_user, api_client_for):
+    settings.API_SUBMIT_RATE = "3/min"
+    busy, other = make_user("busy", "admin"), make_user("other", "admin")
+    cache.delete_many([f"throttle_submit_{busy.pk}", f"throttle_submit_{other.pk}"])
+    api = api_client_for(busy)
+    first = [_submit(api) for _ in range(3)]
+    assert [r.status_code for r in first] == [202, 202, 202], [r.content for r in first]
+    refused = _submit(api)
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert refused.json()["error"]["code"] == "throttled" and refused.json()["error"]["status"] == 429
+    # polling the jobs it already has is not limited
+    for _ in range(10):
+        assert api.get(first[0].json()["url"]).status_code == 200
+    # another caller has its own allowance
+    assert _submit(api_client_for(other)).status_code == 202
+
+
+def test_the_limit_can_be_switched_off(settings, make_user, api_client_for):
+    settings.API_SUBMIT_RATE = None
+    api = api_client_for(make_user("unlimited", "admin"))
+    assert all(_submit(api).status_code == 202 for _ in range(5))
