@@ -3,9 +3,9 @@ stack with and without the language model.
 
 1. Stratified 5-fold CV AUC of both scorecard algorithms on the shared German Credit file (seed 0), and
    the algorithm ``train_scorecard`` selects (``benchmarks/finance_cv.py``).
-2. Throughput: the script starts its own stack in a scratch folder (SQLite database, its own Redis
-   database, media): the Django web server, the model service with the embedded model, and a Celery
-   worker. It trains and activates the default scorecard with ``manage.py train_credit_model``, then
+2. Throughput: the script starts its own stack in a scratch folder with ``benchmarks/stack.py``
+   (SQLite database, a Redis of its own, media): the Django web server, the model service with the
+   embedded model, and a Celery worker. It trains and activates the default scorecard with ``manage.py train_credit_model``, then
    uploads a CSV of ``--rows`` applications (the first rows of the shared file, fields only, no report)
    over REST (``POST /api/v1/finance/batches/``) and times from the POST until the batch is done
    (every row assessed). Run twice with a fresh worker each: ``LLM_ENABLED=false`` (scorecard only) and
@@ -23,35 +23,18 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-PY = sys.executable
-MODEL_KEY = "bench-model-key"
-REDIS_DB = 12
+for _path in (ROOT, ROOT / "benchmarks"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+from stack import Stack  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_answers(port: int = 6379) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+QUEUES = "default,finance"
 
 
 def shared_csv() -> Path:
@@ -59,103 +42,29 @@ def shared_csv() -> Path:
                                ROOT.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
 
 
-class Stack:
-    """The processes of one benchmark run, in a scratch folder (removed afterwards unless --keep)."""
+class FinanceStack(Stack):
+    """The shared stack with the finance specifics: the training file, the default scorecard, the
+    finance queue. Scratch folder removed afterwards unless --keep."""
 
     def __init__(self, var: Path, *, concurrency: int):
-        self.var = var
+        super().__init__(var, database_url=os.environ.get("DATABASE_URL"), label="finbench",
+                         extra_env={"JOB_SWEEP_INTERVAL": "30", "CACHE_KEY_PREFIX": "finbench",
+                                    "FINANCE_TRAIN_CSV": str(shared_csv())})
         self.concurrency = concurrency
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.env = dict(os.environ, VAR_DIR=str(var), DJANGO_ENV="development", LOG_LEVEL="WARNING",
-                        HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", MODEL_SERVICE_API_KEYS=MODEL_KEY,
-                        MODEL_SERVICE_API_KEY=MODEL_KEY, JOB_SWEEP_INTERVAL="30", CACHE_KEY_PREFIX="finbench",
-                        PYTHONPATH=str(ROOT / "platform"), FINANCE_TRAIN_CSV=str(shared_csv()))
-        self.env.setdefault("DATABASE_URL", f"sqlite:///{var / 'bench.sqlite3'}")
-        if not os.environ.get("REDIS_URL"):
-            if not redis_answers():
-                sys.path.insert(0, str(ROOT / "platform"))
-                from config.embedded_redis import start_embedded_redis
-
-                start_embedded_redis(var)
-            self.env["REDIS_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
-        self.web_port = free_port()
-        self.model_port = free_port()
-        self.env["MODEL_SERVICE_URL"] = f"http://127.0.0.1:{self.model_port}/v1"
-        self.token = ""
-
-    def manage(self, *args: str) -> str:
-        out = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-        return out.stdout
-
-    def start(self, name: str, cmd: list[str], env: dict | None = None) -> None:
-        log = (self.var / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
-
-    def wait_http(self, url: str, *, timeout: float = 180, headers: dict | None = None) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited; see {self.var / (name + '.log')}")
-            try:
-                if httpx.get(url, timeout=2, headers=headers).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
     def setup(self) -> dict:
-        self.var.mkdir(parents=True, exist_ok=True)
-        self.manage("migrate", "--noinput")
+        self.prepare(roles="finance")
         started = time.monotonic()
         trained = self.manage("train_credit_model", "--data", str(shared_csv()), "--activate").strip()
         train_s = time.monotonic() - started
-        self.token = self.manage("create_api_user", "bench", "--roles", "finance").strip().splitlines()[-1]
-        self.start("web", [PY, "manage.py", "runserver", f"127.0.0.1:{self.web_port}", "--noreload"])
-        # --no-cache: every application is a real generation (the response cache would answer repeats)
-        self.start("model", [PY, "-m", "model_service", "--host", "127.0.0.1", "--port", str(self.model_port),
-                             "--no-cache"])
-        self.wait_http(f"http://127.0.0.1:{self.web_port}/healthz")
-        self.wait_http(f"http://127.0.0.1:{self.model_port}/health", headers={"Authorization": f"Bearer {MODEL_KEY}"})
+        self.start_web("runserver", wait=False)
+        self.start_model(wait=False)  # --no-cache: every application is a real generation
+        self.wait_web()
+        self.wait_model()
         return {"train_command_output": trained.splitlines()[0], "train_command_seconds": round(train_s, 1)}
 
-    def start_worker(self, *, llm: bool) -> None:
-        self.stop("worker")
-        env = dict(self.env, LLM_ENABLED="true" if llm else "false")
-        log = self.var / "worker.log"
-        mark = log.stat().st_size if log.exists() else 0
-        self.start("worker", [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "default,finance",
-                              "-c", str(self.concurrency), "--pool", "prefork", "-n", f"finbench{free_port()}@%h",
-                              "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"], env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if b"ready." in log.read_bytes()[mark:]:
-                return
-            if self.procs["worker"].poll() is not None:
-                raise RuntimeError(f"the worker exited; see {log}")
-            time.sleep(0.3)
-        raise RuntimeError("the worker did not start")
+    def start_finance_worker(self, *, llm: bool) -> None:
+        self.start_worker(queues=QUEUES, concurrency=self.concurrency, env={"LLM_ENABLED": str(llm).lower()})
 
 
 def applications_csv(rows: int, *, tag: str) -> bytes:
@@ -171,11 +80,11 @@ def applications_csv(rows: int, *, tag: str) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def run_batch(stack: Stack, *, rows: int, llm: bool, timeout: float) -> dict:
+def run_batch(stack: FinanceStack, *, rows: int, llm: bool, timeout: float) -> dict:
     """Upload one CSV over REST and wait for the batch to finish; throughput and per-job figures."""
     import httpx
 
-    stack.start_worker(llm=llm)
+    stack.start_finance_worker(llm=llm)
     api = httpx.Client(base_url=f"http://127.0.0.1:{stack.web_port}", timeout=120,
                        headers={"Authorization": f"Bearer {stack.token}"})
     data = applications_csv(rows, tag="LLM" if llm else "SC")
@@ -248,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  selected: {cv['selected_algorithm']} (CV AUC {cv['cv_auc']:.4f}; target ≥ 0.80)")
 
     var = Path(os.environ.get("FINANCE_BENCH_DIR", ROOT / "var" / f"bench-finance-{os.getpid()}"))
-    stack = Stack(var, concurrency=args.concurrency)
+    stack = FinanceStack(var, concurrency=args.concurrency)
     try:
         say(f"starting the stack in {var} (web, model service, worker -c {args.concurrency}) ...")
         report["setup"] = stack.setup()

@@ -5,9 +5,9 @@ engine-grouped cross-validation figures on C-MAPSS FD001.
    100 machines × 10 sensors × 1,000 minutes) read by :func:`apps.manufacturing.ingest.ingest_path`
    (streamed parsing, validation, ordering, resampling check, missing values and outliers), readings
    per second (``benchmarks/manufacturing_cv.py``).
-2. The full stack, started in a scratch folder like the tests do (SQLite database, its own Redis
-   database, media): the Django web server, the model service with the embedded model (response
-   cache off) and a Celery worker. The default model is trained with ``manage.py train_failure_model``
+2. The full stack, started in a scratch folder with ``benchmarks/stack.py`` (SQLite database, a
+   Redis of its own, media): the Django web server, the model service with the embedded model
+   (response cache off) and a Celery worker. The default model is trained with ``manage.py train_failure_model``
    on train_FD001 and activated. Then, over REST (``POST /api/v1/manufacturing/uploads/``):
 
    a. the one-million-reading CSV uploaded with ``LLM_ENABLED=false``: seconds from the POST until the
@@ -33,141 +33,52 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for p in (ROOT, ROOT / "platform"):
+for p in (ROOT, ROOT / "platform", ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
-PY = sys.executable
-MODEL_KEY = "bench-model-key"
-REDIS_DB = 13
+from stack import Stack  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_answers(port: int = 6379) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+QUEUES = "default,manufacturing"
 
 
 def cmapss_dir() -> Path:
     return Path(os.environ.get("CMAPSS_DIR", ROOT.parent / "shared" / "data" / "cmapss"))
 
 
-class Stack:
-    """The processes of one benchmark run, in a scratch folder (removed afterwards unless --keep)."""
+class ManufacturingStack(Stack):
+    """The shared stack with the manufacturing specifics: C-MAPSS data, 200 MB uploads, one BLAS
+    thread per process, the FD001 model, the manufacturing queue. Scratch folder removed afterwards
+    unless --keep."""
 
     def __init__(self, var: Path, *, concurrency: int):
-        self.var = var
+        super().__init__(var, label="mfgbench",
+                         extra_env={"JOB_SWEEP_INTERVAL": "30", "CACHE_KEY_PREFIX": "mfgbench",
+                                    "CMAPSS_DIR": str(cmapss_dir()), "UPLOAD_MAX_BYTES": str(200 * 1024 * 1024),
+                                    "OMP_NUM_THREADS": "1"})
         self.concurrency = concurrency
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.env = dict(os.environ, VAR_DIR=str(var), DJANGO_ENV="development", LOG_LEVEL="WARNING",
-                        HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", MODEL_SERVICE_API_KEYS=MODEL_KEY,
-                        MODEL_SERVICE_API_KEY=MODEL_KEY, JOB_SWEEP_INTERVAL="30", CACHE_KEY_PREFIX="mfgbench",
-                        PYTHONPATH=str(ROOT / "platform"), CMAPSS_DIR=str(cmapss_dir()),
-                        UPLOAD_MAX_BYTES=str(200 * 1024 * 1024), OMP_NUM_THREADS="1")
-        self.env["DATABASE_URL"] = f"sqlite:///{var / 'bench.sqlite3'}"
-        if not os.environ.get("REDIS_URL"):
-            if not redis_answers():
-                from config.embedded_redis import start_embedded_redis
-
-                start_embedded_redis(var)
-            self.env["REDIS_URL"] = f"redis://127.0.0.1:6379/{REDIS_DB}"
-        self.web_port = free_port()
-        self.model_port = free_port()
-        self.env["MODEL_SERVICE_URL"] = f"http://127.0.0.1:{self.model_port}/v1"
-        self.token = ""
-
-    def manage(self, *args: str) -> str:
-        out = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-        return out.stdout
-
-    def start(self, name: str, cmd: list[str], env: dict | None = None) -> None:
-        log = (self.var / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
-
-    def wait_http(self, url: str, *, timeout: float = 240, headers: dict | None = None) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited; see {self.var / (name + '.log')}")
-            try:
-                if httpx.get(url, timeout=2, headers=headers).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
     def setup(self) -> dict:
-        self.var.mkdir(parents=True, exist_ok=True)
-        self.manage("migrate", "--noinput")
+        self.prepare(roles="manufacturing")
         started = time.monotonic()
         out = self.manage("train_failure_model", "--data", str(cmapss_dir() / "train_FD001.txt"), "--format",
                           "cmapss", "--horizon", "30", "--name", "FD001 bench", "--activate")
         train_s = time.monotonic() - started
-        self.token = self.manage("create_api_user", "bench", "--roles", "manufacturing").strip().splitlines()[-1]
-        self.start("web", [PY, "manage.py", "runserver", f"127.0.0.1:{self.web_port}", "--noreload"])
-        self.start("model", [PY, "-m", "model_service", "--host", "127.0.0.1", "--port", str(self.model_port),
-                             "--no-cache"])
-        self.wait_http(f"http://127.0.0.1:{self.web_port}/healthz")
-        self.wait_http(f"http://127.0.0.1:{self.model_port}/health", headers={"Authorization": f"Bearer {MODEL_KEY}"})
+        self.start_web("runserver", wait=False)
+        self.start_model(wait=False)
+        self.wait_web()
+        self.wait_model()
         lines = [ln for ln in out.splitlines() if ln.startswith(("stored", "metrics"))]
         return {"train_command": lines, "train_command_seconds": round(train_s, 1)}
 
-    def start_worker(self, *, llm: bool) -> None:
-        self.stop("worker")
-        env = dict(self.env, LLM_ENABLED="true" if llm else "false")
-        log = self.var / "worker.log"
-        mark = log.stat().st_size if log.exists() else 0
-        self.start("worker", [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "default,manufacturing",
-                              "-c", str(self.concurrency), "--pool", "prefork", "-n", f"mfgbench{free_port()}@%h",
-                              "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"], env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if b"ready." in log.read_bytes()[mark:]:
-                return
-            if self.procs["worker"].poll() is not None:
-                raise RuntimeError(f"the worker exited; see {log}")
-            time.sleep(0.3)
-        raise RuntimeError("the worker did not start")
+    def start_manufacturing_worker(self, *, llm: bool) -> None:
+        self.start_worker(queues=QUEUES, concurrency=self.concurrency, env={"LLM_ENABLED": str(llm).lower()})
 
 
 def truncated_engines_file(engines: int, *, seed: int = 0) -> tuple[bytes, dict[str, int]]:
@@ -189,11 +100,11 @@ def truncated_engines_file(engines: int, *, seed: int = 0) -> tuple[bytes, dict[
     return ("\n".join(lines) + "\n").encode(), true_rul
 
 
-def upload_and_wait(stack: Stack, *, name: str, data: bytes, llm: bool, timeout: float) -> dict:
+def upload_and_wait(stack: ManufacturingStack, *, name: str, data: bytes, llm: bool, timeout: float) -> dict:
     """POST one file, poll until parsed and until done; times and the results table."""
     import httpx
 
-    stack.start_worker(llm=llm)
+    stack.start_manufacturing_worker(llm=llm)
     api = httpx.Client(base_url=f"http://127.0.0.1:{stack.web_port}", timeout=300,
                        headers={"Authorization": f"Bearer {stack.token}"})
     started = time.monotonic()
@@ -254,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_stack:
         var = Path(os.environ.get("MANUFACTURING_BENCH_DIR", ROOT / "var" / f"bench-manufacturing-{os.getpid()}"))
-        stack = Stack(var, concurrency=args.concurrency)
+        stack = ManufacturingStack(var, concurrency=args.concurrency)
         try:
             say(f"starting the stack in {var} (web, model service, worker -c {args.concurrency}) ...")
             report["setup"] = stack.setup()

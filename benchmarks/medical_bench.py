@@ -1,7 +1,8 @@
 """Throughput of the medical app through the whole stack, and peak memory of a 500-slice CT series.
 
-Starts its own processes in a scratch folder (SQLite database, Redis database, media), as the tests
-do: the Django web server, a Celery worker and the model service with the embedded model.
+Starts its own processes in a scratch folder with ``benchmarks/stack.py`` (SQLite database, a Redis
+of its own, media): the Django web server, a Celery worker and the model service with the embedded
+model.
 
 1. Every DICOM file that pydicom and pydicom-data ship, uploaded over REST
    (``POST /api/v1/medical/studies/``, ``--chunk`` files per upload) → ingest task (parse, pixel
@@ -22,128 +23,34 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "platform"):
+for _path in (ROOT, ROOT / "platform", ROOT / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-PY = sys.executable
-MODEL_KEY = "bench-model-key"
+from stack import PY, Stack  # noqa: E402
+
+QUEUES = "default,medical,maintenance"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Stack:
-    """The processes of one benchmark run, in ``var/bench-medical`` (removed afterwards unless --keep)."""
+class MedicalStack(Stack):
+    """The shared stack with the medical specifics: a short job sweep, the medical queues, the worker's
+    memory. Lives in ``var/bench-medical`` (removed afterwards unless --keep)."""
 
     def __init__(self, var: Path, *, concurrency: int):
-        self.var = var
+        super().__init__(var, extra_env={"JOB_SWEEP_INTERVAL": "5"})
         self.concurrency = concurrency
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.env = dict(os.environ, VAR_DIR=str(var), DJANGO_ENV="development", LOG_LEVEL="WARNING",
-                        DATABASE_URL=f"sqlite:///{var / 'bench.sqlite3'}", HF_HUB_OFFLINE="1",
-                        TOKENIZERS_PARALLELISM="false", MODEL_SERVICE_API_KEYS=MODEL_KEY,
-                        MODEL_SERVICE_API_KEY=MODEL_KEY, JOB_SWEEP_INTERVAL="5", PYTHONPATH=str(ROOT / "platform"))
-        self.env.pop("REDIS_URL", None)
-        self.redis_port = free_port()
-        self.env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.web_port = free_port()
-        self.model_port = free_port()
-        self.env["MODEL_SERVICE_URL"] = f"http://127.0.0.1:{self.model_port}/v1"
-        self.token = ""
-
-    def manage(self, *args: str) -> str:
-        out = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                             check=True)
-        return out.stdout
-
-    def start(self, name: str, cmd: list[str], env: dict | None = None) -> None:
-        log = (self.var / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def stop_all(self) -> None:
-        for name in [n for n in self.procs if n != "redis"] + ["redis"]:
-            self.stop(name)
-
-    def wait_http(self, url: str, *, timeout: float = 180, headers: dict | None = None) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited; see {self.var / (name + '.log')}")
-            try:
-                if httpx.get(url, timeout=2, headers=headers).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
     def setup(self) -> None:
-        self.var.mkdir(parents=True, exist_ok=True)
-        # A private Redis: queues shared with other people's workers would lose our messages.
-        from config.embedded_redis import redis_answers as answers
-        from config.embedded_redis import redis_server_binary
+        self.prepare(roles="medical")
+        self.start_web("runserver")
 
-        self.start("redis", [str(redis_server_binary()), "--bind", "127.0.0.1", "--port", str(self.redis_port),
-                             "--save", "", "--appendonly", "no", "--dir", str(self.var), "--daemonize", "no"])
-        deadline = time.monotonic() + 10
-        while not answers("127.0.0.1", self.redis_port):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the benchmark's Redis did not start")
-            time.sleep(0.1)
-        self.manage("migrate", "--noinput")
-        self.token = self.manage("create_api_user", "bench", "--roles", "medical").strip().splitlines()[-1]
-        self.start("web", [PY, "manage.py", "runserver", f"127.0.0.1:{self.web_port}", "--noreload"])
-        self.wait_http(f"http://127.0.0.1:{self.web_port}/healthz")
-
-    def start_model(self) -> float:
-        started = time.monotonic()
-        self.start("model", [PY, "-m", "model_service", "--host", "127.0.0.1", "--port", str(self.model_port),
-                            "--no-cache"])  # every draft is generated, none answered from the cache
-        self.wait_http(f"http://127.0.0.1:{self.model_port}/health", headers={"Authorization": f"Bearer {MODEL_KEY}"})
-        return time.monotonic() - started
-
-    def start_worker(self, *, llm: bool) -> None:
-        self.stop("worker")
-        env = dict(self.env, LLM_ENABLED="true" if llm else "false")
-        log = self.var / "worker.log"
-        mark = log.stat().st_size if log.exists() else 0
-        self.start("worker", [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", "default,medical,maintenance",
-                              "-c", str(self.concurrency), "--pool", "prefork", "-n", f"bench{free_port()}@%h",
-                              "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"], env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if b"ready." in log.read_bytes()[mark:]:
-                return
-            if self.procs["worker"].poll() is not None:
-                raise RuntimeError(f"the worker exited; see {log}")
-            time.sleep(0.3)
-        raise RuntimeError("the worker did not start")
+    def start_medical_worker(self, *, llm: bool) -> None:
+        self.start_worker(queues=QUEUES, concurrency=self.concurrency, env={"LLM_ENABLED": str(llm).lower()})
 
     def worker_rss_mb(self) -> float:
         import psutil
@@ -171,7 +78,7 @@ def bundled_files() -> list[tuple[str, Path]]:
     return out
 
 
-def run_uploads(stack: Stack, files: list[tuple[str, Path]], *, chunk: int, timeout: float) -> dict:
+def run_uploads(stack: MedicalStack, files: list[tuple[str, Path]], *, chunk: int, timeout: float) -> dict:
     """POST the files in uploads of ``chunk`` files, wait until every upload and study is terminal."""
     import httpx
 
@@ -235,7 +142,7 @@ def run_uploads(stack: Stack, files: list[tuple[str, Path]], *, chunk: int, time
     return out
 
 
-def ct_series_through_stack(stack: Stack, slices: int) -> dict:
+def ct_series_through_stack(stack: MedicalStack, slices: int) -> dict:
     """A ``slices``-slice CT series (built from CT_small.dcm) in one REST upload, LLM off: the worker's
     peak RSS over its idle RSS shows the series is streamed, not loaded."""
     import tempfile
@@ -295,17 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     files = bundled_files()
     var = ROOT / "var" / "bench-medical"
     shutil.rmtree(var, ignore_errors=True)
-    stack = Stack(var, concurrency=args.concurrency)
+    stack = MedicalStack(var, concurrency=args.concurrency)
     try:
         if not (args.skip_all and args.skip_llm):
             stack.setup()
         if not args.skip_all:
-            stack.start_worker(llm=False)
+            stack.start_medical_worker(llm=False)
             report["all_files_llm_off"] = run_uploads(stack, files, chunk=args.chunk, timeout=3600)
             report["ct_series_full_stack"] = ct_series_through_stack(stack, args.slices)
         if not args.skip_llm and args.llm_studies > 0:
             report["model_service_start_s"] = round(stack.start_model(), 1)
-            stack.start_worker(llm=True)
+            stack.start_medical_worker(llm=True)
             subset = llm_subset(files, args.llm_studies)
             report["llm_subset_files"] = [name for name, _ in subset]
             report["subset_llm_on"] = run_uploads(stack, subset, chunk=1, timeout=3600)

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for stack.py
 from stack import ROOT, Stack, percentile  # noqa: E402
 
+QUEUES = "default,finance,medical,manufacturing,maintenance"
 TERMINAL = {"succeeded", "failed", "needs_review"}
 
 
@@ -136,13 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     run_dir = ROOT / "var" / "bench-load" / time.strftime("%Y%m%d-%H%M%S")
-    stack = Stack(run_dir, args.database_url)
+    stack = Stack(run_dir, database_url=args.database_url, extra_env={"DEBUG": "false"})
     t0 = time.monotonic()
-    stack.start_redis()
-    stack.manage("migrate", "--noinput")
-    token = stack.manage("create_api_user", "load-bench", "--roles", "admin").strip().splitlines()[-1]
-    base = stack.start_web(workers=args.web_workers, threads=args.web_threads)
-    stack.start_worker(args.worker_concurrency)
+    token = stack.prepare(roles="admin", username="load-bench")
+    base = stack.start_web("gunicorn", workers=args.web_workers, threads=args.web_threads)
+    stack.start_worker(queues=QUEUES, concurrency=args.worker_concurrency)
     print(f"stack up in {time.monotonic() - t0:.0f}s ({stack.env['DATABASE_URL'].split(':')[0]}, logs in {run_dir})",
           flush=True)
 
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.monotonic() - started
     drain(base, token, rec, args.drain_timeout)
     alive = stack.alive()
-    stack.stop()
+    stack.stop_all()
 
     requests = len(rec.submit) + len(rec.poll) + sum(rec.errors.values())
     figures = {

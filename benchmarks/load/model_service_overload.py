@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -28,8 +26,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stack import PY, ROOT, free_port, percentile, wait_until  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for stack.py
+from stack import ROOT, Stack, percentile  # noqa: E402
 
 KEY = "overload-bench-key"
 
@@ -49,26 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     run_dir = ROOT / "var" / "bench-load" / f"overload-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = dict(os.environ, MODEL_SERVICE_API_KEYS=KEY, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    log = (run_dir / "model_service.log").open("ab")
-    proc = subprocess.Popen([PY, "-m", "model_service", "--host", "127.0.0.1", "--port", str(port), "--no-cache",
-                             "--max-queue", str(args.max_queue), "--max-batch-size", str(args.max_batch_size)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    stack = Stack(run_dir, model_key=KEY)  # only the model service: no Redis, no database
+    base = stack.model_url
     headers = {"Authorization": f"Bearer {KEY}"}
     failures: list[str] = []
     try:
-        def healthy():
-            if proc.poll() is not None:
-                raise SystemExit(f"model service exited with {proc.returncode}; see {run_dir}")
-            try:
-                return httpx.get(f"{base}/health", headers=headers, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, 240, "the model service", interval=0.5)
+        stack.start_model(["--max-queue", str(args.max_queue), "--max-batch-size", str(args.max_batch_size)])
+        proc = stack.procs["model"]
         http = httpx.Client(base_url=f"{base}/v1", headers=headers, timeout=300)
         t = time.monotonic()
         first = chat(http, "Say OK.", args.max_tokens)
@@ -160,13 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         rej_latency = [r[3] for r in results if r[0] == 503]
         retry_after_values = Counter(r[1] for r in rejected)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stack.stop_all()
 
     figures = {
         "max_queue": args.max_queue, "max_batch_size": args.max_batch_size, "clients": clients,
