@@ -32,3 +32,13 @@ def test_the_limit_can_be_switched_off(settings, make_user, api_client_for):
     settings.API_SUBMIT_RATE = None
     api = api_client_for(make_user("unlimited", "admin"))
     assert all(_submit(api).status_code == 202 for _ in range(5))
+
+
+def test_an_unreachable_cache_does_not_stop_submissions(settings, make_user, api_client_for):
+    """Redis away: the limit is skipped (logged), the work is still accepted (the row is the truth)."""
+    from conftest import free_port
+
+    settings.API_SUBMIT_RATE = "1/min"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    api = api_client_for(make_user("cacheless", "admin"))
+    assert [_submit(api).status_code for _ in range(3)] == [202, 202, 202]
