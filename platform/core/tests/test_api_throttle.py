@@ -42,3 +42,14 @@ def test_an_unreachable_cache_does_not_stop_submissions(settings, make_user, api
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
     api = api_client_for(make_user("cacheless", "admin"))
     assert [_submit(api).status_code for _ in range(3)] == [202, 202, 202]
+
+
+def test_stow_rs_counts_too(settings, make_user, api_client_for):
+    """DICOMweb STOW-RS is an API endpoint like the others: a PACS pushing in a loop is held back."""
+    settings.API_SUBMIT_RATE = "1/min"
+    user = make_user("pacs", "medical")
+    cache.delete(f"throttle_submit_{user.pk}")
+    api = api_client_for(user)
+    statuses = [api.post("/dicomweb/studies", b"not multipart", content_type="application/dicom").status_code
+                for _ in range(2)]
+    assert statuses[0] != 429 and statuses[1] == 429, statuses
