@@ -181,7 +181,7 @@ def risk_distribution(qs: QuerySet[Assessment]) -> dict:
 EXPORT_COLUMNS = [
     "application_id", "row", "status", "error", "risk_level", "risk_label", "probability_of_default", "score",
     "reason_codes", "scorecard_risk_level", "llm_risk_level", "llm_risk_label", "llm_rationale",
-    "llm_key_factors", "llm_label_probs_1", "llm_label_probs_2", "llm_label_probs_3", "llm_confidence",
+    "llm_key_factors", "llm_label_probs_1", "llm_label_probs_2", "llm_label_probs_3", "llm_confidence", "llm_status",
     "needs_review", "review_reasons", "missing_fields", "final_decision", "final_risk_level", "reviewed_by",
     "reviewed_at", "scorecard_version", "llm_model", "prompt_version", "assessment_id", "queued_at",
     "finished_at",
@@ -214,6 +214,7 @@ def assessment_export_row(a: Assessment, *, lang: str = "en") -> dict:
         "llm_label_probs_2": probs.get("2"),
         "llm_label_probs_3": probs.get("3"),
         "llm_confidence": llm.get("confidence"),
+        "llm_status": llm.get("status", ""),
         "needs_review": result.get("needs_review") if result else None,
         "review_reasons": "; ".join((r.get(text_key) or r.get("text_en", "")) if isinstance(r, dict) else str(r)
                                     for r in (result.get("review_reasons") or [])),

@@ -28,10 +28,8 @@ from apps.finance.models import RISK_LABELS, Assessment, CreditModelVersion, Mod
 from core import services as core_services
 from core.audit import audit_record
 from core.jobs import JobOutcome, PermanentJobError
-from core.model_client import TransientModelError, get_model_client
+from core.llm import LLMOutputInvalid, LLMStep, llm_step
 from core.models import Batch, JobStatus
-from core.prompts import render_messages
-from core.selectors import prompt_template_get
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +49,21 @@ NOTES = {
     "llm_off_no_extraction": ("Language model switched off: fields missing from the applicant were not extracted "
                               "from the report.",
                               "大模型已关闭：未从报告中提取申请人缺失的字段。"),
-    "llm_truncated": ("The language model's answer was cut off before it finished; its judgment is missing.",
-                      "大模型的回答未完成即被截断，缺少其判断。"),
+    "llm_unusable": ("The language model's judgment was not usable and is not shown ({reasons}); the calibrated "
+                     "scorecard result stands alone.",
+                     "大模型的判断不可用，未予显示（{reasons}）；仅以校准评分卡的结果为准。"),
+    "llm_unavailable": ("The language model was unavailable ({reasons}); the calibrated scorecard result stands "
+                        "alone.",
+                        "大模型不可用（{reasons}）；仅以校准评分卡的结果为准。"),
+    "llm_extraction_failed": ("Fields could not be extracted from the report by the language model ({reasons}); "
+                              "they stay missing.",
+                              "大模型未能从报告中提取字段（{reasons}），这些字段仍缺失。"),
 }
 
 
-def _note(code: str) -> dict:
+def _note(code: str, **kw) -> dict:
     en, zh = NOTES[code]
-    return {"code": code, "text_en": en, "text_zh": zh}
+    return {"code": code, "text_en": en.format(**kw), "text_zh": zh.format(**kw)}
 
 
 class FinanceInputError(ValueError):
@@ -270,25 +275,12 @@ def _active_model_or_error() -> CreditModelVersion:
     return model
 
 
-def _chat(template_name: str, language: str, variables: dict, *, max_tokens: int, top_logprobs: int | None = None):
-    template = prompt_template_get(name=template_name, language=language)
-    messages = render_messages(template.body, variables, name=f"{template.name} v{template.version}")
-    client = get_model_client(template.name)
-    answer = client.chat(messages=messages, schema=template.output_schema, schema_name=template.name.split(".")[-1],
-                         max_tokens=max_tokens, temperature=0.0, top_logprobs=top_logprobs, seed=0)
-    return template, answer
-
-
 def _extract(job: Assessment, applicant: dict) -> tuple[dict, dict]:
     """LLM extraction of the fields the applicant lacks. Returns (merged applicant, extraction info)."""
-    variables = prompting.extraction_variables(job.report, language=job.language)
-    try:
-        template, answer = _chat(EXTRACTION_TEMPLATE, job.language, variables, max_tokens=EXTRACTION_MAX_TOKENS)
-    except TransientModelError as exc:
-        if exc.code != "model_output_truncated":
-            raise
-        template, answer = _chat(EXTRACTION_TEMPLATE, job.language, variables, max_tokens=EXTRACTION_MAX_TOKENS + 200)
-    extracted, warnings = prompting.extraction_result_to_applicant(answer.parsed)
+    step = llm_step(template=EXTRACTION_TEMPLATE, language=job.language, max_tokens=EXTRACTION_MAX_TOKENS,
+                    variables=prompting.extraction_variables(job.report, language=job.language),
+                    validate=_extraction_valid, final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)
+    extracted, warnings = step.value if step.ok else ({}, [])
     merged = dict(applicant)
     filled = []
     for name, value in extracted.items():
@@ -296,40 +288,52 @@ def _extract(job: Assessment, applicant: dict) -> tuple[dict, dict]:
             merged[name] = value
             filled.append(name)
     info = {
+        **step.meta(),
         "fields": {name: extracted.get(name) for name in filled},
         "not_stated": sorted(n for n in catalogue.MODEL_INPUTS if extracted.get(n) is None and merged.get(n) in (None, "")),
         "warnings": warnings,
-        "prompt": f"{template.name} v{template.version} ({template.language})",
-        "model": answer.model, "latency_s": round(answer.latency_s, 3), "usage": answer.usage,
     }
     return merged, info
 
 
-def _judge(job: Assessment, applicant: dict, score: dict) -> tuple[dict, object, object]:
-    """LLM risk judgment with label probabilities. Returns (llm block, template, answer)."""
-    variables = prompting.judgment_variables(applicant, job.report, language=job.language)
-    template, answer = _chat(JUDGMENT_TEMPLATE, job.language, variables, max_tokens=JUDGMENT_MAX_TOKENS,
-                             top_logprobs=5)
-    parsed = answer.parsed or {}
-    level = parsed.get("risk_level")
+def _extraction_valid(parsed) -> tuple[dict, list[str]]:
+    if not isinstance(parsed, dict):
+        raise LLMOutputInvalid(f"expected a JSON object, got {type(parsed).__name__}")
+    return prompting.extraction_result_to_applicant(parsed)
+
+
+def _judgment_valid(parsed) -> dict:
+    if not isinstance(parsed, dict):
+        raise LLMOutputInvalid(f"expected a JSON object, got {type(parsed).__name__}")
     try:
-        level = int(level)
+        level = int(parsed.get("risk_level"))
     except (TypeError, ValueError):
         level = None
-    raw_probs = prompting.label_probs_from_logprobs(answer.logprobs) or {}
+    if level not in (1, 2, 3):
+        raise LLMOutputInvalid(f"risk_level must be 1, 2 or 3, got {parsed.get('risk_level')!r}")
+    return {**parsed, "risk_level": level}
+
+
+def _judge(job: Assessment, applicant: dict) -> tuple[dict, LLMStep]:
+    """LLM risk judgment with label probabilities. Returns (llm block, the step)."""
+    step = llm_step(template=JUDGMENT_TEMPLATE, language=job.language, max_tokens=JUDGMENT_MAX_TOKENS,
+                    variables=prompting.judgment_variables(applicant, job.report, language=job.language),
+                    validate=_judgment_valid, top_logprobs=5,
+                    final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)
+    parsed = step.value or {}
+    level = parsed.get("risk_level")
+    raw_probs = (prompting.label_probs_from_logprobs(step.answer.logprobs) if step.ok and step.answer else None) or {}
     probs = {str(k): round(float(v), 4) for k, v in sorted(raw_probs.items())}
     block = {
-        "risk_level": level if level in (1, 2, 3) else None,
-        "risk_label": RISK_LABELS.get(level, "") if level in (1, 2, 3) else "",
+        **step.meta(),
+        "risk_level": level,
+        "risk_label": RISK_LABELS.get(level, ""),
         "rationale": str(parsed.get("rationale") or "")[:2000],
         "key_factors": [str(k)[:200] for k in (parsed.get("key_factors") or [])][:8],
         "label_probs": probs,
-        "model": answer.model,
-        "prompt": f"{template.name} v{template.version} ({template.language})",
         "calibrated": False,
-        "latency_s": round(answer.latency_s, 3),
     }
-    return block, template, answer
+    return block, step
 
 
 def assessment_process(job: Assessment) -> JobOutcome:
@@ -352,6 +356,8 @@ def assessment_process(job: Assessment) -> JobOutcome:
             started = time.monotonic()
             applicant, extraction = _extract(job, applicant)
             timings["extraction_s"] = round(time.monotonic() - started, 3)
+            if extraction["status"] != "ok":
+                notes.append(_note("llm_extraction_failed", reasons="; ".join(extraction.get("problems") or [])))
         elif not applicant:
             raise PermanentJobError("the report needs the language model to extract fields, and it is switched "
                                     "off (LLM_ENABLED=false); send the applicant fields", code="llm_disabled")
@@ -366,22 +372,22 @@ def assessment_process(job: Assessment) -> JobOutcome:
     timings["scorecard_s"] = round(time.monotonic() - started, 4)
     scored_inputs = [n for n in catalogue.MODEL_INPUTS if n not in score["missing_fields"]]
     if not scored_inputs:
+        if extraction is not None and extraction["status"] != "ok":
+            raise PermanentJobError("no applicant field was given and the language model could not extract any "
+                                    f"from the report: {'; '.join(extraction.get('problems') or [])}",
+                                    code="extraction_failed")
         raise PermanentJobError("no applicant field could be read from the input, so there is nothing to score",
                                 code="no_fields")
 
     llm = None
-    template = answer = None
+    step: LLMStep | None = None
     if llm_enabled:
         core_services.job_progress(job=job, fraction=0.6, message="language model judgment")
         started = time.monotonic()
-        try:
-            llm, template, answer = _judge(job, applicant, score)
-        except TransientModelError as exc:
-            if exc.code != "model_output_truncated":
-                raise
-            llm = {"risk_level": None, "risk_label": "", "rationale": "", "key_factors": [], "label_probs": {},
-                   "error": exc.code, "calibrated": False}
-            notes.append(_note("llm_truncated"))
+        llm, step = _judge(job, applicant)
+        if not step.ok:
+            notes.append(_note("llm_unusable" if step.status == "rejected" else "llm_unavailable",
+                               reasons="; ".join(step.problems)))
         timings["judgment_s"] = round(time.monotonic() - started, 3)
     else:
         notes.append(_note("llm_off"))
@@ -424,18 +430,18 @@ def assessment_process(job: Assessment) -> JobOutcome:
         "versions": {
             "scorecard": f"v{version.version}",
             "scorecard_algorithm": model.algorithm,
-            "llm_model": (answer.model if answer is not None else ""),
-            "judgment_prompt": (f"{template.name} v{template.version}" if template is not None else ""),
+            "llm_model": (step.model if step is not None else ""),
+            "judgment_prompt": (f"{step.template} v{step.template_version}" if step is not None else ""),
             "extraction_prompt": (extraction or {}).get("prompt", ""),
         },
     }
     return JobOutcome(
         result=result,
         status=JobStatus.NEEDS_REVIEW if needs_review else JobStatus.SUCCEEDED,
-        model_name=(answer.model if answer is not None else f"scorecard ({model.algorithm})"),
+        model_name=(step.model if step is not None and step.model else f"scorecard ({model.algorithm})"),
         model_version=f"scorecard v{version.version}",
-        prompt_template=template.name if template is not None else "",
-        prompt_version=template.version if template is not None else None,
+        prompt_template=step.template if step is not None else "",
+        prompt_version=step.template_version if step is not None else None,
         timings=timings,
         fields={
             "credit_model_id": version.pk,
@@ -521,27 +527,26 @@ def batch_create(*, owner, upload, language: str = "en", request=None) -> Batch:
     return batch
 
 
-def batch_ingest(*, batch_id) -> dict:
-    """Parse a claimed batch's CSV: one assessment per row; invalid rows become failed items naming the
-    row and column, so the results CSV lists every row."""
-    batch = core_services.batch_claim(batch_id=batch_id)
-    if batch is None:
-        return {"skipped": True}
+def batch_ingest(*, batch_id) -> str:
+    """The ``finance.batch_ingest`` task body (core's ingest routine with the CSV reader below)."""
+    return core_services.batch_ingest(batch_id=batch_id, read=_batch_read)
+
+
+def _batch_read(batch: Batch) -> core_services.BatchItems:
+    """One assessment per CSV row; invalid rows become failed items naming the row and column, so the
+    results CSV lists every row."""
     name = batch.original_filename or "upload.csv"
     try:
         with batch.file.open("rb") as fh:
             data = fh.read()
     except (OSError, ValueError) as exc:
-        core_services.batch_fail(batch=batch, errors=[f"{name}: the stored file cannot be read: {exc}"])
-        return {"failed": True}
+        raise core_services.BatchRejected([f"{name}: the stored file cannot be read: {exc}"]) from None
     parsed = ingest.parse_applications_csv(data, filename=name)
     if parsed.file_errors:
-        core_services.batch_fail(batch=batch, errors=list(parsed.file_errors))
-        return {"failed": True}
+        raise core_services.BatchRejected(list(parsed.file_errors))
     model = CreditModelVersion.objects.filter(is_active=True).only("pk").first()
     if model is None:
-        core_services.batch_fail(batch=batch, errors=["no scorecard version is active"])
-        return {"failed": True}
+        raise core_services.BatchRejected(["no scorecard version is active"])
     language = (batch.options or {}).get("language", "en")
     now = timezone.now()
     jobs: list[Assessment] = []
@@ -568,43 +573,7 @@ def batch_ingest(*, batch_id) -> dict:
             job.error_message = "; ".join(errors)[:4000]
             job.finished_at = now
             row_errors.extend(errors)
-        else:
-            job.enqueued_at = now
         jobs.append(job)
-    with transaction.atomic():
-        Assessment.objects.bulk_create(jobs, batch_size=500)
-        _batch_items_created(batch=batch, jobs=jobs, errors=row_errors, warnings=warnings)
-    return {"rows": len(jobs), "invalid": sum(1 for j in jobs if j.status == JobStatus.FAILED)}
-
-
-def _batch_items_created(*, batch: Batch, jobs: list[Assessment], errors: list, warnings: list) -> None:
-    """Like ``core.services.batch_items_created`` but items created already failed are counted and not
-    enqueued, and a batch whose items all failed validation is closed at once."""
-    from celery import current_app
-
-    now = timezone.now()
-    queued = [j for j in jobs if j.status == JobStatus.QUEUED]
-    if queued:
-        status, finished = Batch.Status.RUNNING, None
-    else:
-        status, finished = (Batch.Status.DONE if jobs else Batch.Status.FAILED), now
-    if not jobs and not errors:
-        errors = [f"{batch.original_filename or 'file'}: no application rows"]
-    Batch.objects.filter(pk=batch.pk).update(status=status, item_total=len(jobs), errors=errors[:1000],
-                                             warnings=warnings[:200], parsed_at=now, finished_at=finished)
-    ids = [str(j.pk) for j in queued]
-    task_name = Assessment.task_name
-
-    def _send() -> None:
-        task = current_app.tasks.get(task_name)
-        for job_id in ids:
-            try:
-                if task is not None:
-                    task.apply_async(args=[job_id])
-                else:
-                    current_app.send_task(task_name, args=[job_id])
-            except Exception:  # broker down: the sweeper re-sends queued jobs later
-                logger.exception("could not enqueue %s %s; the sweeper will retry", task_name, job_id)
-                return
-
-    transaction.on_commit(_send)
+    if not jobs and not row_errors:
+        row_errors = [f"{name}: no application rows"]
+    return core_services.BatchItems(create=lambda: jobs, errors=row_errors, warnings=warnings)

@@ -42,7 +42,7 @@ from apps.manufacturing.models import (
 )
 from core import services as core_services
 from core.jobs import JobOutcome, PermanentJobError, TransientJobError
-from core.model_client import ModelServiceError, TransientModelError
+from core.llm import LLMOutputInvalid, LLMStep, llm_step
 from core.models import Batch, JobStatus
 from core.signing import (
     ArtifactSignatureError,
@@ -241,32 +241,31 @@ def upload_create(*, owner, upload, language: str = "en") -> Batch:
 
 
 def batch_ingest(*, batch_id) -> str:
-    """Read an uploaded sensor file (streamed), store each machine's series, create one prediction per
+    """The ``manufacturing.batch_ingest`` task body (core's ingest routine with the reader below)."""
+    return core_services.batch_ingest(batch_id=batch_id, read=_batch_read)
+
+
+def _batch_read(batch: Batch) -> core_services.BatchItems:
+    """Read an uploaded sensor file (streamed); store each machine's series and create one prediction per
     machine. Rows that fail validation are reported naming the row; a machine with no usable reading
     becomes a failed item naming its rows; the other machines go on."""
-    batch = core_services.batch_claim(batch_id=batch_id)
-    if batch is None:
-        return "skipped"
     name = batch.original_filename or "upload"
     try:
         with batch.file.open("rb") as fh:
             result = ingest_csv(fh, source=name, options=_ingest_options())
     except IngestError as exc:
-        core_services.batch_fail(batch=batch, errors=[str(exc)] + [issue_text(e) for e in exc.errors[:50]])
-        return "failed"
+        raise core_services.BatchRejected([str(exc)] + [issue_text(e) for e in exc.errors[:50]]) from None
     except (OSError, ValueError) as exc:
-        core_services.batch_fail(batch=batch, errors=[f"{name}: could not read the file: {exc}"])
-        return "failed"
+        raise core_services.BatchRejected([f"{name}: could not read the file: {exc}"]) from None
     language = (batch.options or {}).get("language", "en")
-    errors = [issue_text(e) for e in result.errors]
-    warnings = [issue_text(w) for w in result.warnings]
     series_ids = set(result.series)
     failed_ids = []
     for item in result.errors:
         mid = item.get("machine")
         if mid not in (None, "") and str(mid) not in series_ids and str(mid) not in failed_ids:
             failed_ids.append(str(mid))
-    with transaction.atomic():
+
+    def create() -> list[Prediction]:
         sensors_ensure(names=list(result.sensors) + list(result.settings), units=result.units,
                        settings_names=result.settings)
         jobs = []
@@ -280,28 +279,25 @@ def batch_ingest(*, batch_id) -> str:
                 continue
             chunk = chunk_store(machine=machine, frame=frame, time_axis=result.time_axis,
                                 source=ReadingChunk.Source.UPLOAD, batch=batch)
-            jobs.append(prediction_create(owner=batch.owner, machine=machine, chunk=chunk, source=ReadingChunk.Source.UPLOAD,
-                                          language=language, batch=batch, input_issues=issues, enqueue=False))
+            jobs.append(prediction_create(owner=batch.owner, machine=machine, chunk=chunk,
+                                          source=ReadingChunk.Source.UPLOAD, language=language, batch=batch,
+                                          input_issues=issues, enqueue=False))
         for mid in failed_ids:
             machine = machine_get_or_create(machine_id=mid)
             issues = _issues_for(result, mid)
             first = "; ".join(i["message"] for i in issues[:3])
             jobs.append(_failed_item(batch, machine, language, issues, "invalid_input",
                                      f"machine {mid}: no usable reading ({first})"))
-        queued = [j for j in jobs if j.status == JobStatus.QUEUED]
-        summary = result.summary()
-        Batch.objects.filter(pk=batch.pk).update(options={**(batch.options or {}), "ingest": {
-            k: summary[k] for k in ("format", "delimiter", "time_axis", "rows", "readings", "readings_kept", "counts",
-                                    "constant_sensors", "units", "outliers")}})
-        core_services.batch_items_created(batch=batch, jobs=queued, errors=errors, warnings=warnings)
-        failed_count = len(jobs) - len(queued)
-        if failed_count:
-            # items already failed count towards the batch's total (nothing lost in the results CSV)
-            Batch.objects.filter(pk=batch.pk).update(item_total=len(jobs),
-                                                     status=Batch.Status.RUNNING if queued else (
-                                                         Batch.Status.FAILED if errors else Batch.Status.DONE),
-                                                     finished_at=None if queued else timezone.now())
-    return "parsed"
+        return jobs
+
+    summary = result.summary()
+    return core_services.BatchItems(
+        create=create, errors=[issue_text(e) for e in result.errors],
+        warnings=[issue_text(w) for w in result.warnings],
+        options={"ingest": {k: summary[k] for k in ("format", "delimiter", "time_axis", "rows", "readings",
+                                                    "readings_kept", "counts", "constant_sensors", "units",
+                                                    "outliers")}},
+    )
 
 
 def _failed_item(batch, machine, language, issues, code, message) -> Prediction:
@@ -447,8 +443,9 @@ def prediction_process(job: Prediction) -> JobOutcome:
     timings["classical_s"] = round(time.monotonic() - started, 3)
     core_services.job_progress(job=job, fraction=0.5, message="asking the language model for an explanation")
 
-    llm, llm_meta = _llm_explain(job, machine, series, out, model)
-    timings.update(llm_meta.pop("timings", {}))
+    llm, step = _llm_explain(job, machine, series, out, model)
+    if step is not None:
+        timings["llm_s"] = round(step.latency_s, 3)
     combined = prompting.combine(out, llm.get("answer") if llm.get("status") == "ok" else None)
     decision = prompting.alert_decision(
         out, previous_probabilities=_previous_probabilities(job, out),
@@ -463,9 +460,9 @@ def prediction_process(job: Prediction) -> JobOutcome:
 
     return JobOutcome(
         result=result, status=status,
-        model_name=f"{version.name} + {llm_meta.get('model') or 'no language model'}",
-        model_version=version.model_version, prompt_template=llm_meta.get("prompt_template", ""),
-        prompt_version=llm_meta.get("prompt_version"), timings=timings,
+        model_name=f"{version.name} + {(step.model if step else '') or 'no language model'}",
+        model_version=version.model_version, prompt_template=step.template if step else "",
+        prompt_version=step.template_version if step else None, timings=timings,
         fields={
             "failure_model": version, "failure_probability": p, "horizon": out.get("horizon"),
             "horizon_unit": out.get("horizon_unit") or "", "rul_estimate": out.get("rul_estimate"),
@@ -551,44 +548,33 @@ def _previous_probabilities(job: Prediction, out: dict, limit: int = 5) -> list[
 
 
 def _llm_explain(job: Prediction, machine: Machine, series: pd.DataFrame, out: dict,
-                 model: fm.FailureModel) -> tuple[dict, dict]:
-    """Ask the language model for its judgement and explanation (constrained JSON).
+                 model: fm.FailureModel) -> tuple[dict, LLMStep | None]:
+    """Ask the language model for its judgement and explanation (the core LLM step, constrained JSON).
 
-    Returns (llm block for the result, metadata). A transient model-service error retries the job,
+    Returns (llm block for the result, the step). A transient model-service error retries the job,
     except on the job's last attempt, where the calibrated result is kept without the explanation.
     """
     from apps.manufacturing import prompting
-    from core.model_client import get_model_client
-    from core.prompts import render_messages
-    from core.selectors import prompt_template_get
 
     if not settings.LLM_ENABLED:
-        return {"status": "disabled", "message": "the language model step is switched off (LLM_ENABLED=false)"}, {}
-    template = prompt_template_get(name=PROMPT_NAME, language=job.language)
+        return {"status": "disabled", "message": "the language model step is switched off (LLM_ENABLED=false)"}, None
     summary = prompting.summarize_series(series, sensors=[c for c in model.sensors if c in series.columns] or None,
                                          units=model.units)
-    variables = prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
-    messages = render_messages(template.body, variables, name=str(template))
-    meta = {"prompt_template": template.name, "prompt_version": template.version}
-    started = time.monotonic()
-    try:
-        answer = get_model_client(PROMPT_NAME).chat(
-            messages=messages, schema=template.output_schema, schema_name="failure_explanation",
-            max_tokens=LLM_MAX_TOKENS, temperature=0.0, seed=0,
-        )
-    except TransientModelError as exc:
-        if exc.code == "model_output_truncated":
-            return {"status": "error", "message": f"the explanation did not fit in {LLM_MAX_TOKENS} tokens"}, meta
-        if job.attempts < settings.JOB_MAX_ATTEMPTS:
-            raise
-        return {"status": "unavailable", "message": f"language model unavailable after {job.attempts} attempts: {exc}"}, meta
-    except ModelServiceError as exc:
-        return {"status": "error", "message": str(exc)}, meta
-    meta["timings"] = {"llm_s": round(time.monotonic() - started, 3)}
-    meta["model"] = answer.model
-    parsed = answer.parsed if isinstance(answer.parsed, dict) else {}
-    return {"status": "ok", "answer": parsed, "model": answer.model, "usage": answer.usage,
-            "latency_s": round(answer.latency_s, 3)}, meta
+    step = llm_step(template=PROMPT_NAME, language=job.language, max_tokens=LLM_MAX_TOKENS,
+                    variables=prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language),
+                    validate=_explanation_valid, final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)
+    block = step.meta()
+    if step.ok:
+        block["answer"] = step.value
+    else:
+        block["message"] = "; ".join(step.problems)
+    return block, step
+
+
+def _explanation_valid(parsed: Any) -> dict:
+    if not isinstance(parsed, dict):
+        raise LLMOutputInvalid(f"expected a JSON object, got {type(parsed).__name__}")
+    return parsed
 
 
 def prediction_apply(row: Prediction, *, result: dict, decision: dict | None) -> None:
@@ -716,7 +702,7 @@ def training_create(*, owner, upload, horizon: float = 30, data_format: str = "a
                     activate: bool = False) -> TrainingRun:
     run = TrainingRun(owner=owner, original_filename=getattr(upload, "name", "")[:255], horizon=horizon,
                       data_format=data_format, name=(name or "failure model")[:120], activate=activate)
-    run.upload.save(core_services._safe_name(run.original_filename or "history.csv"), upload, save=False)
+    run.upload.save(core_services.safe_name(run.original_filename or "history.csv"), upload, save=False)
     run.save()
     core_services.job_enqueue(job=run)
     return run

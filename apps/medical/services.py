@@ -54,6 +54,7 @@ from apps.medical.prompting import (
 )
 from core import services as core_services
 from core.jobs import JobOutcome, PermanentJobError
+from core.llm import llm_step
 from core.models import Batch, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -126,11 +127,6 @@ def local_path(name: str) -> Iterator[str]:
             os.unlink(tmp)
 
 
-def _safe_name(name: str) -> str:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in base)[:80] or "upload"
-
-
 # --- uploads -------------------------------------------------------------------------------------
 @dataclass
 class UploadFile:
@@ -196,7 +192,7 @@ def upload_create(*, owner, files: Iterable[Any], indication: str = "", language
     stored = []
     for n, item in enumerate(items):
         item.file.seek(0)
-        path = default_storage.save(f"medical/uploads/{batch.id}/{n:05d}_{_safe_name(item.name)}", File(item.file))
+        path = default_storage.save(f"medical/uploads/{batch.id}/{n:05d}_{core_services.safe_name(item.name)}", File(item.file))
         stored.append({"name": item.name[:500], "path": path, "size": item.size})
     batch.options = {"files": stored, "indication": (indication or "")[:4000], "language": language,
                      "source": source}
@@ -213,19 +209,19 @@ def _fail_items(batch: Batch, errors: list[FileError]) -> None:
 
 
 def upload_ingest(*, batch_id) -> str:
-    """The ``medical.batch_ingest`` task body: parse, de-identify, group, create the Study jobs."""
+    """The ``medical.batch_ingest`` task body (core's ingest routine with the reader below)."""
+    return core_services.batch_ingest(batch_id=batch_id, read=_upload_read)
+
+
+def _upload_read(batch: Batch) -> core_services.BatchItems:
+    """Parse, de-identify and group an upload: one Study job per study in it; a file that cannot be used
+    is an Instance row in error naming the file."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _upload_ingest(batch_id=batch_id)
+        return _upload_read_files(batch)
 
 
-def _upload_ingest(*, batch_id) -> str:
-    batch = core_services.batch_claim(batch_id=batch_id)
-    if batch is None:
-        return "skipped"
-    if batch.attempts > 3:
-        core_services.batch_fail(batch=batch, errors=["the upload could not be read after 3 attempts"])
-        return "failed"
+def _upload_read_files(batch: Batch) -> core_services.BatchItems:
     files = list(batch.options.get("files") or [])
     read_errors: list[FileError] = []
 
@@ -251,7 +247,8 @@ def _upload_ingest(*, batch_id) -> str:
         built = [_deidentify_study(batch, group) for group in studies]
     for plan in built:
         errors.extend(plan.errors)
-    with transaction.atomic():
+
+    def create() -> list[Study]:
         jobs = [plan.save() for plan in built if plan.study is not None]
         _fail_items(batch, errors)
         for inst in duplicates:
@@ -259,22 +256,27 @@ def _upload_ingest(*, batch_id) -> str:
                                     error_code="duplicate",
                                     error_message="the same SOP Instance UID was uploaded twice: ignored",
                                     frames=inst.number_of_frames)
-        core_services.batch_items_created(
-            batch=batch, jobs=jobs,
-            errors=[str(e) for e in errors if e.code not in SKIP_CODES],
-            warnings=[str(e) for e in errors if e.code in SKIP_CODES]
-            + [f"{i.name}: duplicate SOP Instance UID, ignored" for i in duplicates],
-        )
-        transaction.on_commit(lambda: _delete_raw_uploads(files))
-    logger.info("medical upload %s ingested: %d studies, %d file problems", batch.pk, len(jobs), len(errors))
-    return "ok"
+        logger.info("medical upload %s ingested: %d studies, %d file problems", batch.pk, len(jobs), len(errors))
+        return jobs
+
+    return core_services.BatchItems(
+        create=create,
+        errors=[str(e) for e in errors if e.code not in SKIP_CODES],
+        warnings=[str(e) for e in errors if e.code in SKIP_CODES]
+        + [f"{i.name}: duplicate SOP Instance UID, ignored" for i in duplicates],
+        on_commit=lambda: _delete_raw_uploads(files),
+    )
 
 
 def _delete_raw_uploads(files: list[dict]) -> None:
-    """Only the de-identified copies are kept once an upload has been ingested."""
+    """Only the de-identified copies are kept once an upload has been ingested. A raw file that cannot be
+    deleted still holds identities: it is logged (by its storage path, not its name) for an operator."""
     for f in files:
-        with contextlib.suppress(Exception):
+        try:
             default_storage.delete(f["path"])
+        except Exception as exc:
+            logger.error("medical: could not delete the raw upload %s (%s); delete it by hand",
+                         f.get("path"), type(exc).__name__)
 
 
 def _delete_prefix(prefix: str) -> None:
@@ -434,10 +436,6 @@ def study_process(study: Study) -> JobOutcome:
 
 
 def _study_process(study: Study) -> JobOutcome:
-    from core.model_client import get_model_client
-    from core.prompts import render_messages
-    from core.selectors import prompt_template_get
-
     timings: dict[str, float] = {}
     started = timezone.now()
     series_rows = list(study.series.order_by("order"))
@@ -489,43 +487,27 @@ def _study_process(study: Study) -> JobOutcome:
         draft = _fallback_draft(summary, "the language model is disabled" if lang == "en" else "语言模型已关闭", lang)
         result_doc["llm"] = {"enabled": False, "note": "LLM_ENABLED is false: no AI draft was written"}
     else:
-        template = prompt_template_get(name=template_name, language=lang)
-        messages = render_messages(template.body, variables, name=str(template))
-        leaks = deid.find_phi(messages, phi)
-        if leaks:
-            # Never send it. The message names where, not what.
-            raise PermanentJobError(f"privacy check: the prompt would contain {len(leaks)} original identifier(s); "
-                                    "nothing was sent to the model service", code="privacy_check_failed")
         core_services.job_progress(job=study, fraction=0.75, message="writing the draft")
-        llm_started = timezone.now()
-        # The schema goes in response_format directly (not ``schema=``) so that an answer cut at
-        # max_tokens comes back and can be salvaged instead of failing the job.
-        answer = get_model_client(template.name).chat(
-            messages=messages, max_tokens=DRAFT_MAX_TOKENS, temperature=0.0,
-            extra={"response_format": {"type": "json_schema", "json_schema": {
-                "name": "radiology_draft", "schema": template.output_schema, "strict": True}},
-                "frequency_penalty": DRAFT_FREQUENCY_PENALTY},
-        )
-        timings["llm_s"] = round((timezone.now() - llm_started).total_seconds(), 3)
-        outcome.prompt_template, outcome.prompt_version = template.name, template.version
-        outcome.model_name = answer.model
-        truncated = answer.finish_reason == "length"
-        parsed = parse_draft_json(answer.content)
-        try:
-            if parsed is None:
-                raise ReportError("report", "the answer is not JSON")
-            draft = normalize_report(parsed)
+        step = llm_step(template=template_name, language=lang, variables=variables, max_tokens=DRAFT_MAX_TOKENS,
+                        validate=_draft_valid, privacy=lambda messages: deid.find_phi(messages, phi),
+                        frequency_penalty=DRAFT_FREQUENCY_PENALTY,
+                        final_attempt=study.attempts >= settings.JOB_MAX_ATTEMPTS)
+        timings["llm_s"] = round(step.latency_s, 3)
+        outcome.prompt_template, outcome.prompt_version = step.template, step.template_version
+        outcome.model_name = step.model
+        if step.ok:
+            draft = step.value
             ai_generated = True
-        except ReportError as exc:
-            draft = _fallback_draft(summary, "the model's answer was unusable" if lang == "en" else "模型回答不可用", lang)
-            problems.append(f"the model's draft was unusable: {exc}")
-        if ai_generated and truncated:
+        else:
+            reason = {("en", True): "the model's answer was unusable", ("en", False): "the model was unavailable",
+                      ("zh-hans", True): "模型回答不可用", ("zh-hans", False): "模型不可用"}[lang, step.status == "rejected"]
+            draft = _fallback_draft(summary, reason, lang)
+            problems.extend(f"the model's draft was not usable: {p}" for p in step.problems)
+        if ai_generated and step.truncated:
             note = (f"The AI draft was cut at {DRAFT_MAX_TOKENS} tokens and may be incomplete." if lang == "en"
                     else f"AI 草稿在 {DRAFT_MAX_TOKENS} 个词元处被截断,可能不完整。")
             draft["limitations"] = " ".join(x for x in (draft.get("limitations", ""), note) if x)
-        result_doc["llm"] = {"enabled": True, "model": answer.model, "usage": answer.usage,
-                             "finish_reason": answer.finish_reason, "truncated": truncated,
-                             "latency_s": round(answer.latency_s, 3)}
+        result_doc["llm"] = {"enabled": True, **step.meta()}
     draft = normalize_report(draft)
     check_warnings = postcheck(draft, summary, variables["indication"]) if ai_generated else []
     if ai_generated and result_doc["llm"].get("truncated"):
@@ -567,61 +549,11 @@ def _study_process(study: Study) -> JobOutcome:
     return outcome
 
 
-def parse_draft_json(text: str) -> Any:
-    """The model's JSON answer; an answer cut at max_tokens is closed at its last complete value.
-
-    Constrained decoding guarantees a prefix of a valid document, so closing the open string and
-    containers (dropping a dangling key or comma) gives the longest usable draft. None if nothing parses.
-    """
-    import json
-
-    text = (text or "").strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    cuts = [len(text)] + [i for i in range(len(text) - 1, 0, -1) if text[i] == ","][:200]
-    for cut in cuts:
-        candidate = _close_json(text[:cut])
-        if candidate is None:
-            continue
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    return None
-
-
-def _close_json(prefix: str) -> str | None:
-    stack: list[str] = []
-    in_string = escape = False
-    for ch in prefix:
-        if in_string:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            stack.append("}" if ch == "{" else "]")
-        elif ch in "}]":
-            if not stack:
-                return None
-            stack.pop()
-    out = prefix
-    if in_string:
-        if escape:
-            out = out[:-1]
-        out += '"'
-    out = out.rstrip()
-    if out.endswith(","):
-        out = out[:-1]
-    if out.endswith(":") or not stack and not out:
-        return None
-    return out + "".join(reversed(stack))
+def _draft_valid(parsed: Any) -> dict[str, Any]:
+    """The model's draft as report sections (:class:`ReportError`, a ValueError, when it is not one)."""
+    if not isinstance(parsed, dict):
+        raise ReportError("report", "the answer is not a JSON object")
+    return normalize_report(parsed)
 
 
 def _summary_for_result(summary: dict[str, Any]) -> dict[str, Any]:

@@ -244,4 +244,4 @@ def test_model_service_down_keeps_the_calibrated_result_on_the_last_attempt(engi
     p.refresh_from_db()
     model_client._clients.clear()
     assert p.status == JobStatus.SUCCEEDED and p.failure_probability > 0.8
-    assert p.llm["status"] == "unavailable" and "language model unavailable" in p.llm["message"]
+    assert p.llm["status"] == "unavailable" and "stayed unavailable" in p.llm["message"]
