@@ -13,6 +13,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import AppError
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +36,9 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, AppError):
+        details = exc.details if exc.details is not None else ({"field": exc.field} if exc.field else None)
+        return Response(error_body(exc.status, exc.code, exc.message, details), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
