@@ -1,10 +1,23 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+from core.registry import SuiteApp
 
 
-class FinanceConfig(AppConfig):
+class FinanceConfig(SuiteApp, AppConfig):
     name = "apps.finance"
     label = "finance"
     default_auto_field = "django.db.models.BigAutoField"
+
+    # what core needs (core.registry.SuiteApp)
+    role = "finance"
+    nav = (_("Credit risk"), "finance:index")
+    batch_task = "finance.batch_ingest"
+    prompts_dir = "prompts"
+    celery_queue = "finance"
+    demo_user = "analyst"
+    demo_seed = "apps.finance.demo.demo_seed"
+    demo_models = "apps.finance.demo.demo_models"
 
     def ready(self) -> None:
         from apps.finance import models

@@ -1,10 +1,23 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+from core.registry import SuiteApp
 
 
-class MedicalConfig(AppConfig):
+class MedicalConfig(SuiteApp, AppConfig):
     name = "apps.medical"
     label = "medical"
     default_auto_field = "django.db.models.BigAutoField"
+
+    # what core needs (core.registry.SuiteApp)
+    role = "medical"
+    nav = (_("Radiology"), "medical:index")
+    batch_task = "medical.batch_ingest"
+    prompts_dir = "prompts"
+    celery_queue = "medical"
+    demo_user = "radiologist"
+    demo_seed = "apps.medical.demo.demo_seed"
+    demo_models = None
 
     def ready(self) -> None:
         from apps.medical import models

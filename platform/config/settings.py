@@ -59,6 +59,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 WEB_PORT = env_int("WEB_PORT", 8000, minimum=1, maximum=65535)
 MODEL_SERVICE_PORT = env_int("MODEL_SERVICE_PORT", 8080, minimum=1, maximum=65535)
 
+# The vertical apps: the one list of them. Core learns everything else about each (role, navigation,
+# batch task, prompts, queue, demo) from its AppConfig through core.registry, once the apps are loaded.
+SUITE_APPS = ["apps.finance", "apps.medical", "apps.manufacturing"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -70,9 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
-    "apps.finance",
-    "apps.medical",
-    "apps.manufacturing",
+    *SUITE_APPS,
 ]
 
 MIDDLEWARE = [
@@ -86,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
+    "core.errors.AppErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -238,7 +241,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 # One catalogue per app (makemessages from the repo root files each string under its own app).
 LOCALE_PATHS = [BASE_DIR / "platform" / "core" / "locale"] + [
-    BASE_DIR / "apps" / app / "locale" for app in ("finance", "medical", "manufacturing")
+    BASE_DIR.joinpath(*app.split("."), "locale") for app in SUITE_APPS
 ]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
@@ -316,7 +319,8 @@ LOGGING = {
 }
 
 # --- Celery (read by config/celery_app.py) --------------------------------------------------------
-CELERY_QUEUES_ALL = ("default", "finance", "medical", "manufacturing", "maintenance")
+# One queue per suite app, named by its label (each AppConfig's celery_queue; ``manage.py check`` verifies).
+CELERY_QUEUES_ALL = ("default", *(app.rsplit(".", 1)[-1] for app in SUITE_APPS), "maintenance")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # the database row is the source of truth
 CELERY_TASK_IGNORE_RESULT = True
@@ -326,13 +330,10 @@ CELERY_EVENT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_CREATE_MISSING_QUEUES = True
-CELERY_TASK_ROUTES = {
-    "finance.*": {"queue": "finance"},
-    "medical.*": {"queue": "medical"},
-    "manufacturing.*": {"queue": "manufacturing"},
-    "core.jobs_sweep": {"queue": "maintenance"},
-    "core.*": {"queue": "default"},
-}
+CELERY_TASK_ROUTES = (
+    {"core.jobs_sweep": {"queue": "maintenance"}, "core.*": {"queue": "default"}},
+    "core.registry:task_route",  # "<app label>.*" to that suite app's celery_queue
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,5 +1,6 @@
-"""Prompt templates: files under ``apps/<app>/prompts/<name>/v<N>.<lang>.txt`` (+ ``v<N>.schema.json``),
-seeded into :class:`core.models.PromptTemplate` rows, then rendered into chat messages.
+"""Prompt templates: files under each suite app's prompts folder (``apps/<app>/prompts/<name>/v<N>.<lang>.txt``
+plus ``v<N>.schema.json``; the folder comes from the registry), seeded into :class:`core.models.PromptTemplate`
+rows, then rendered into chat messages.
 
 A body has a ``[system]`` section and a ``[user]`` section; variables are ``string.Template``
 placeholders (``$report``); a missing variable is an error, never silently blank.
@@ -15,9 +16,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.registry import suite_apps
+
 logger = logging.getLogger(__name__)
 
-APPS_DIR_NAMES = ("finance", "medical", "manufacturing")
 _FILE_RE = re.compile(r"^v(?P<version>\d+)\.(?P<lang>en|zh-hans)\.txt$")
 _SECTION_RE = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
 
@@ -38,11 +40,16 @@ class PromptFile:
 
 
 def prompt_files(apps_dir: Path | None = None) -> list[PromptFile]:
-    """Every template version found under ``apps/*/prompts/``."""
-    apps_dir = apps_dir or Path(settings.BASE_DIR) / "apps"
+    """Every template version in the suite apps' prompts folders, named ``<app label>.<folder>``.
+
+    With ``apps_dir`` (a test tree), each app's folder is ``<apps_dir>/<label>/<prompts_dir>`` instead
+    of the one inside the app's package, and ``source`` is relative to ``apps_dir``'s parent.
+    """
+    base = apps_dir.parent if apps_dir is not None else Path(settings.BASE_DIR)
     found: list[PromptFile] = []
-    for app in APPS_DIR_NAMES:
-        root = apps_dir / app / "prompts"
+    for suite_app in suite_apps():
+        app = suite_app.label
+        root = apps_dir / app / suite_app.prompts_dir if apps_dir is not None else suite_app.prompts_path
         if not root.is_dir():
             continue
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -63,9 +70,17 @@ def prompt_files(apps_dir: Path | None = None) -> list[PromptFile]:
                 found.append(PromptFile(
                     name=f"{app}.{folder.name}", version=version, language=match["lang"], body=body,
                     output_schema=schema, description=str(meta.get("description", ""))[:300],
-                    source=str(path.relative_to(apps_dir.parent)),
+                    source=_source(path, base),
                 ))
     return found
+
+
+def _source(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` where it lies inside it (an installed app elsewhere: absolute)."""
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def split_sections(body: str, *, name: str = "template") -> dict[str, str]:

@@ -1,14 +1,35 @@
-"""Roles are Django groups. ``admin`` (and superusers) may do everything."""
+"""Roles are Django groups: one per suite app (from the registry) plus ``admin``, who (like superusers)
+may do everything."""
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, Group
 
-ROLES = ("finance", "medical", "manufacturing", "admin")
-APP_ROLES = ("finance", "medical", "manufacturing")
+from core import registry
+
+ADMIN_ROLE = "admin"
+
+
+def app_roles() -> tuple[str, ...]:
+    """The suite apps' roles, in INSTALLED_APPS order."""
+    return registry.app_roles()
+
+
+def all_roles() -> tuple[str, ...]:
+    """Every role: the apps' roles, then ``admin``."""
+    return (*app_roles(), ADMIN_ROLE)
+
+
+def __getattr__(name: str):
+    # ``ROLES`` and ``APP_ROLES`` were constants; they are computed now (the apps must be loaded).
+    if name == "ROLES":
+        return all_roles()
+    if name == "APP_ROLES":
+        return app_roles()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def roles_ensure() -> None:
-    for name in ROLES:
+    for name in all_roles():
         Group.objects.get_or_create(name=name)
 
 
@@ -18,9 +39,10 @@ def user_roles(user) -> set[str]:
     cached = getattr(user, "_suite_roles", None)
     if cached is not None:
         return cached
-    names = set(user.groups.values_list("name", flat=True)) & set(ROLES)
-    if user.is_superuser or "admin" in names:
-        names = set(ROLES)
+    known = set(all_roles())
+    names = set(user.groups.values_list("name", flat=True)) & known
+    if user.is_superuser or ADMIN_ROLE in names:
+        names = known
     user._suite_roles = names
     return names
 

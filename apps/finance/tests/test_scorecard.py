@@ -1,10 +1,13 @@
 """Scorecard: training quality, predictions, reason codes, report, serialisation (pure, no Django)."""
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import math
 import os
+import pickle
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 
 from apps.finance import fields, scorecard
 from apps.finance.scorecard import ScoreScale
+from apps.finance.scorecard.inputs import _training_arrays
 
 REPO = Path(__file__).resolve().parents[3]
 CSV = Path(os.environ.get("FINANCE_TRAIN_CSV", REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
@@ -131,7 +135,7 @@ def test_reason_codes_come_from_the_model(model):
 
 
 def test_forest_attribution_is_exact(model, frame):
-    X, _, _ = scorecard._training_arrays(frame)
+    X, _, _ = _training_arrays(frame)
     direct = model._model.predict_pd(X.iloc[:50])
     explained, impacts = model._model.explain(X.iloc[:50], model.scale.factor)
     assert np.allclose(direct, explained, atol=1e-9)
@@ -262,7 +266,7 @@ def test_dump_load_roundtrip(model):
 
 
 def test_load_refuses_other_versions_and_garbage(model, monkeypatch):
-    monkeypatch.setattr(scorecard, "FORMAT_VERSION", 99)
+    monkeypatch.setattr(scorecard.artifact, "FORMAT_VERSION", 99)  # the constant dump() writes
     future = scorecard.dump(model)
     monkeypatch.undo()
     with pytest.raises(scorecard.ModelFormatError, match="version 99"):
@@ -270,6 +274,68 @@ def test_load_refuses_other_versions_and_garbage(model, monkeypatch):
     for junk in (b"", b"not a model", b"\x80\x04K\x01."):
         with pytest.raises(scorecard.ModelFormatError):
             scorecard.load(junk)
+
+
+# Stored artifacts are pickles that name classes by module path. These are ``scorecard.dump`` bytes written
+# by the pre-split module ``apps/finance/scorecard.py`` (an unfitted model of each algorithm with
+# ``ScoreScale(pdo=25.0)``, cut-offs (0.2, 0.5), seed 7: class references only, no scikit-learn state, so
+# they stay loadable whatever the library versions).
+PRE_SPLIT_ARTIFACTS = {
+    "random_forest": (
+        "eF5NUTtPAzEMpqLXUigIFmZGkKA7U5moUFWWskfuJaGRLg8lOdQFCRiYvGEG+CdsXfkX/BRyOVThzY/vYfup+77ubOV4pFPs"
+        "Ses1RMIjqQyYUlyE0npRgueEB22TPQgflDU07WChLRcV4TE4F0Z/mNE/zOGdB2UEn29o3ujsmbIWa8HLAofsOqmEOMuFzUQ3"
+        "CMFp2seeAw86ZNjQsDSpkhHrA83OO3iolWEBtKtEYJUASdNEqWHFpIBYJ2KajL8+mvissWAQo6fbeoFFKKESjYHd7G+e0438"
+        "3gKCYM4qExPD1cs6nwkHuWw5b4o37e1w23Gb0ss2Tdz9so5Wykb6u5WejH/a7ivhjhYROETIKw2gurdexaUm3PdguNUs3Tqt"
+        "Sdg1Nor0D+fTL1yl4olUq2YpqrHnhbM+Jo56UY9+AUDVrjI="
+    ),
+    "woe_logistic": (
+        "eF5NUTtOw0AQJcIJmJ+goaaEgvRUQaKIUEQVJEpr7F3HK9k7q/1AGiSgoJqOpYAbcAQkClpuwVFYryOL6d7MvM9oHpLXr8Fa"
+        "rHt/TKMSdQPW00EpJMiCn5oCNS9AM0973TC75doIlH42oGGDjNeeDkEpM15xxv84+9cahORs3su8+JNHH72yjlwNKc1ukF9F"
+        "1I8Twznzsw0aKdDQmMgZXPjp5POtrXfabGCZ5UIaP0totxGyBZmpQPOw9bHaSk2DaCshF6H5253qXE5DU0DNW/etGG4eYW+/"
+        "nYPhmUIhrfHT86fvSKQ0tpGxtnnZqdG6Yhjg2Uo8p43CWSzLsDP56WL01s8+5OYWGFiIJ6VQL1ALWzWedu6QZzUuhLGi8JRI"
+        "tDz8QunwB1ULe1SKpXXhPEcjzRVqGyRc7sZ/FIqrwQ=="
+    ),
+}
+# The classes (module, qualname) that artifacts written by the pre-split module name.
+PRE_SPLIT_CLASSES = {("apps.finance.scorecard", name)
+                      for name in ("TrainedScorecard", "ScoreScale", "_ForestModel", "_WoeModel")}
+
+
+@pytest.mark.parametrize("algorithm", sorted(PRE_SPLIT_ARTIFACTS))
+def test_load_reads_artifacts_written_before_the_package_split(algorithm):
+    old = scorecard.load(base64.b64decode(PRE_SPLIT_ARTIFACTS[algorithm]))
+    assert isinstance(old, scorecard.TrainedScorecard) and old.algorithm == algorithm
+    expected = {"random_forest": scorecard._ForestModel, "woe_logistic": scorecard._WoeModel}[algorithm]
+    assert type(old._model) is expected and old._model.seed == 7
+    assert old.scale == ScoreScale(pdo=25.0) and old.cutoffs == (0.2, 0.5)
+    assert old.metadata == {"algorithm": algorithm, "note": "pre-split fixture"} and old.report == {}
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    """Unpickler that records every class (module, qualname) the pickle names."""
+
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data))
+        self.named: set[tuple[str, str]] = set()
+
+    def find_class(self, module: str, name: str):
+        self.named.add((module, name))
+        return super().find_class(module, name)
+
+
+def test_artifacts_round_trip_and_name_classes_by_the_pre_split_path(model, woe_model):
+    assert {model.algorithm, woe_model.algorithm} == set(scorecard.ALGORITHMS)
+    for trained in (model, woe_model):
+        again = scorecard.load(scorecard.dump(trained))
+        assert type(again._model) is type(trained._model) and again.metadata == trained.metadata
+        assert again.predict_many([RISKY, SAFE]) == trained.predict_many([RISKY, SAFE])
+        # new artifacts name exactly the paths of the pre-split module, so code before the split reads them
+        unpickler = _RecordingUnpickler(pickle.dumps(trained))
+        unpickler.load()
+        named = {(module, name) for module, name in unpickler.named if module.startswith("apps.")}
+        assert named == {("apps.finance.scorecard", "TrainedScorecard"), ("apps.finance.scorecard", "ScoreScale"),
+                         ("apps.finance.scorecard", type(trained._model).__name__)}
+        assert named <= PRE_SPLIT_CLASSES
 
 
 # --- training data errors ------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_originals_stay_in_the_identity_table_and_the_stored_copy_is_deidentifie
         upload, (study,) = _done(api, {"a.dcm": planted_ct()[0]})
     # run the ingest's own after-commit step (deleting the raw upload), not the queue sends
     for callback in callbacks:
-        if "upload_ingest" in callback.__qualname__:
+        if "_upload_read" in callback.__qualname__:
             callback()
     identity = StudyIdentity.objects.get(study=study)
     assert identity.patient_name == PLANTED["name"] and identity.patient_id == PLANTED["id"]

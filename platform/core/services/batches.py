@@ -17,16 +17,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.models import Batch, Job, JobStatus
+from core.registry import batch_task_name
 from core.services.jobs import jobs_enqueue
 
 logger = logging.getLogger(__name__)
 
 
-BATCH_TASKS = {
-    "finance": "finance.batch_ingest",
-    "medical": "medical.batch_ingest",
-    "manufacturing": "manufacturing.batch_ingest",
-}
 
 
 def batch_create(*, owner, app: str, kind: str, upload, options: dict | None = None) -> Batch:
@@ -48,7 +44,7 @@ def safe_name(name: str) -> str:
 
 
 def batch_enqueue(*, batch: Batch) -> None:
-    task_name = BATCH_TASKS[batch.app]
+    task_name = batch_task_name(batch.app)
     batch_id = str(batch.pk)
 
     def _send() -> None:

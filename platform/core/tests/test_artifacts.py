@@ -1,7 +1,14 @@
 """The one signed model-artifact format and cache (``core.artifacts``)."""
 import pytest
 
-from core.artifacts import ArtifactCache, ArtifactError, artifact_header, artifact_pack, artifact_unpack, is_artifact
+from core.artifacts import (
+    ArtifactCache,
+    ArtifactError,
+    artifact_header,
+    artifact_pack,
+    artifact_unpack,
+    is_artifact,
+)
 from core.signing import ArtifactSignatureError
 
 

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from core.roles import ROLES, roles_ensure
+from core.roles import all_roles, roles_ensure
 from core.services import api_token_create
 
 
@@ -12,14 +12,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name")
-        parser.add_argument("--roles", default="", help=f"comma-separated, of: {', '.join(ROLES)}")
+        parser.add_argument("--roles", default="", help=f"comma-separated, of: {', '.join(all_roles())}")
         parser.add_argument("--token-name", default="api")
 
     def handle(self, *args, name, roles, token_name, **options):
         wanted = [r.strip() for r in roles.split(",") if r.strip()]
-        unknown = sorted(set(wanted) - set(ROLES))
+        unknown = sorted(set(wanted) - set(all_roles()))
         if unknown:
-            raise CommandError(f"unknown role(s): {', '.join(unknown)}; use {', '.join(ROLES)}")
+            raise CommandError(f"unknown role(s): {', '.join(unknown)}; use {', '.join(all_roles())}")
         roles_ensure()
         user, created = get_user_model().objects.get_or_create(username=name)
         if created:

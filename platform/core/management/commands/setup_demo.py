@@ -1,25 +1,25 @@
 """Idempotent first-run setup: demo users (credentials printed), each app's default model and
-worked example. Each app contributes through ``apps/<app>/demo.py``::
+worked example. The apps and their hooks come from the registry (:class:`core.registry.SuiteApp`):
+each suite app names a demo user for its role and, optionally, two hooks (dotted paths)::
 
-    def demo_seed(*, owner, stdout) -> None   # train the default model if none, queue one example
+    demo_seed(*, owner, stdout) -> None     # train the default model if none, queue one example
+    demo_models(*, stdout) -> None          # the default model only (``--no-examples``)
 """
-import importlib
 import os
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
-from core.roles import roles_ensure
+from core.registry import suite_apps
+from core.roles import ADMIN_ROLE, roles_ensure
 from core.services import prompt_templates_seed
 
-DEMO_USERS = [
-    # username, roles, superuser
-    ("admin", ["admin"], True),
-    ("analyst", ["finance"], False),
-    ("radiologist", ["medical"], False),
-    ("engineer", ["manufacturing"], False),
-]
-APPS = ("finance", "medical", "manufacturing")
+DEMO_ADMIN = "admin"
+
+
+def demo_users() -> list[tuple[str, list[str], bool]]:
+    """(username, roles, superuser): the admin, then one user per suite app with that app's role."""
+    return [(DEMO_ADMIN, [ADMIN_ROLE], True)] + [(app.demo_user, [app.role], False) for app in suite_apps()]
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         prompt_templates_seed()
         password = os.environ.get("DEMO_PASSWORD", "demo-Password-1")
         lines = []
-        for username, roles, superuser in DEMO_USERS:
+        for username, roles, superuser in demo_users():
             user, created = User.objects.get_or_create(username=username, defaults={"is_staff": superuser,
                                                                                     "is_superuser": superuser})
             if created:
@@ -42,16 +42,16 @@ class Command(BaseCommand):
             for role in roles:
                 user.groups.add(Group.objects.get(name=role))
             lines.append(f"  {username:<12} {password if created else '(unchanged)':<18} roles: {', '.join(roles)}")
-        owner = User.objects.get(username="admin")
-        for app in APPS:
-            try:
-                demo = importlib.import_module(f"apps.{app}.demo")
-            except ModuleNotFoundError:
-                continue
-            if no_examples and hasattr(demo, "demo_models"):
-                demo.demo_models(stdout=self.stdout)
-            elif not no_examples:
-                demo.demo_seed(owner=owner, stdout=self.stdout)
+        owner = User.objects.get(username=DEMO_ADMIN)
+        for app in suite_apps():
+            if no_examples:
+                hook = app.demo_hook("demo_models")
+                if hook is not None:
+                    hook(stdout=self.stdout)
+            else:
+                hook = app.demo_hook("demo_seed")
+                if hook is not None:
+                    hook(owner=owner, stdout=self.stdout)
         self.stdout.write("Demo users (log in at http://127.0.0.1:8000/):")
         for line in lines:
             self.stdout.write(line)
