@@ -18,6 +18,7 @@ from core.api.errors import json_error
 from core.audit import audit_record, client_ip
 from core.auth import role_required
 from core.health import readiness
+from core.htmx import job_status_response
 from core.models import ApiToken, Batch
 from core.roles import user_has_role
 
@@ -118,10 +119,7 @@ def job_status_partial(request, job_id):
     job = selectors.job_get_for_user(user=request.user, job_id=job_id)
     if job is None:
         raise Http404
-    response = render(request, "core/_job_status.html", {"job": job})
-    if job.is_terminal and request.headers.get("HX-Request"):
-        response["HX-Trigger"] = "job-finished"
-    return response
+    return job_status_response(request, job=job, on_finish="event")
 
 
 @login_required
