@@ -18,6 +18,7 @@ class MedicalConfig(SuiteApp, AppConfig):
     demo_user = "radiologist"
     demo_seed = "apps.medical.demo.demo_seed"
     demo_models = None
+    root_urls = (("dicomweb/", "dicomweb_urls"),)
 
     def ready(self) -> None:
         from apps.medical import models

@@ -4,12 +4,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
+from core.registry import suite_urlpatterns
 
 api_v1 = [
     path("", include("core.api.urls")),
-    path("finance/", include("apps.finance.api.urls")),
-    path("medical/", include("apps.medical.api.urls")),
-    path("manufacturing/", include("apps.manufacturing.api.urls")),
+    *suite_urlpatterns(api=True),  # /api/v1/<app>/ for every suite app (core.registry)
 ]
 
 urlpatterns = [
@@ -19,13 +18,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
-    path("dicomweb/", include("apps.medical.dicomweb_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", core_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", core_views.logout_view, name="logout"),
-    path("finance/", include("apps.finance.urls")),
-    path("medical/", include("apps.medical.urls")),
-    path("manufacturing/", include("apps.manufacturing.urls")),
+    *suite_urlpatterns(),  # /<app>/ pages (and extra root URLs such as /dicomweb/) of every suite app
     path("", include("core.urls")),
 ]
 

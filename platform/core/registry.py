@@ -52,6 +52,13 @@ class SuiteApp:
     demo_models: ClassVar[str | None] = None
     """Dotted path of ``demo_models(*, stdout)``: the default model only (``setup_demo --no-examples``)."""
 
+    urls: ClassVar[str] = "urls"
+    """The app's page URLs (module relative to the app's package), served under ``/<label>/``."""
+    api_urls: ClassVar[str] = "api.urls"
+    """The app's REST URLs (module relative to the app's package), served under ``/api/v1/<label>/``."""
+    root_urls: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """Other URL modules at a fixed prefix, as (prefix, module relative to the app's package)."""
+
     REQUIRED: ClassVar[tuple[str, ...]] = ("role", "nav", "batch_task", "prompts_dir", "celery_queue",
                                            "demo_user")
 
@@ -85,6 +92,20 @@ def suite_app(label: str) -> SuiteApp:
         if cfg.label == label:
             return cfg
     raise LookupError(f"no suite app labelled {label!r}")
+
+
+def suite_urlpatterns(*, api: bool = False) -> list:
+    """URL patterns of every suite app: its pages (and extra root URLs), or its REST API (``api=True``)."""
+    from django.urls import include, path
+
+    patterns = []
+    for cfg in suite_apps():
+        if api:
+            patterns.append(path(f"{cfg.label}/", include(f"{cfg.name}.{cfg.api_urls}")))
+            continue
+        patterns += [path(prefix, include(f"{cfg.name}.{module}")) for prefix, module in cfg.root_urls]
+        patterns.append(path(f"{cfg.label}/", include(f"{cfg.name}.{cfg.urls}")))
+    return patterns
 
 
 def app_roles() -> tuple[str, ...]:

@@ -161,3 +161,12 @@ def test_an_incomplete_suite_app_fails_the_check(fake_app, monkeypatch, settings
     messages = [(e.id, e.msg) for e in registry.suite_apps_check()]
     assert ("core.E101", "suite app 'fakesuite': batch_task is not declared") in messages
     assert ("core.E102", "suite apps 'finance' and 'fakesuite' share the role 'finance'") in messages
+
+
+def test_every_suite_app_s_pages_and_api_are_routed_from_the_registry():
+    from django.urls import resolve
+
+    for cfg in registry.suite_apps():
+        assert resolve(reverse(f"{cfg.label}:index")).namespace == cfg.label
+        assert any(str(p.pattern) == f"{cfg.label}/" for p in registry.suite_urlpatterns(api=True))
+    assert resolve("/dicomweb/studies").url_name  # an app's extra root URLs (medical's STOW-RS)
