@@ -158,6 +158,10 @@ if PRODUCTION and not MEDICAL_DEID_SALT:
                       "behind de-identified UIDs and pseudonyms; never change it)")
 MEDICAL_ORGANIZATION = env_str("MEDICAL_ORGANIZATION", "Radiology")
 
+# Manufacturing: threads scikit-learn and OpenMP may use while a worker trains or predicts (one per
+# worker process by default: several processes each using every core fight each other).
+MANUFACTURING_THREADS = env_int("MANUFACTURING_THREADS", 1, minimum=1)
+
 # Training data for the default models that `make setup` trains (the shared folder next to the repo).
 FINANCE_TRAIN_CSV = env_str("FINANCE_TRAIN_CSV", str(BASE_DIR.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
 
