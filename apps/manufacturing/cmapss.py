@@ -96,19 +96,6 @@ def cmapss_dir() -> Path:
     return repo_root().parent / "shared" / "data" / "cmapss"
 
 
-def sensor_label(sensor: str, lang: str = "en") -> str:
-    """A human label such as ``"sensor_2 (T24, Total temperature at LPC outlet, °R)"``.
-
-    Sensors outside C-MAPSS return their own name.
-    """
-    info = CMAPSS_SENSORS.get(sensor) or SETTING_INFO.get(sensor)
-    if info is None:
-        return sensor
-    desc = info.description_zh if lang.startswith("zh") else info.description_en
-    unit = f", {info.unit}" if info.unit != "-" else ""
-    return f"{sensor} ({info.symbol}, {desc}{unit})"
-
-
 def frame_from_raw(raw: np.ndarray | pd.DataFrame, *, source: str = "<data>") -> pd.DataFrame:
     """Turn a 26-column C-MAPSS array into a named frame.
 

@@ -429,19 +429,6 @@ def _age(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray | None:
     return None
 
 
-def fleet_features(frames: dict[str, pd.DataFrame], spec: FeatureSpec) -> pd.DataFrame:
-    """Features of many machines stacked, with ``machine_id`` and the time as leading columns."""
-    parts = []
-    tname = "cycle" if spec.time_axis == "cycle" else "timestamp"
-    for mid, f in frames.items():
-        feats = machine_features(f, spec)
-        feats.index.name = tname
-        feats = feats.reset_index()
-        feats.insert(0, "machine_id", mid)
-        parts.append(feats)
-    return pd.concat(parts, ignore_index=True)
-
-
 def fit_health_indicator(frames: dict[str, pd.DataFrame], rul: dict[str, np.ndarray], spec: FeatureSpec,
                          *, cap: float = 125.0, alpha: float = 10.0) -> None:
     """Fit the HI weights in place: ridge regression of min(RUL, cap)/cap on the ``dev``/``fdev`` features."""

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
-class UploadForm(forms.Form):
-    file = forms.FileField(label=_("Sensor CSV"))
+class _UploadChecks:
+    """``clean_file`` for a form whose ``file`` field takes an upload: the size limit, then an empty file."""
 
     def clean_file(self):
         f = self.cleaned_data["file"]
@@ -18,6 +18,10 @@ class UploadForm(forms.Form):
         if not f.size:
             raise forms.ValidationError(_("%(name)s: the file is empty") % {"name": f.name})
         return f
+
+
+class UploadForm(_UploadChecks, forms.Form):
+    file = forms.FileField(label=_("Sensor CSV"))
 
 
 class ThresholdsForm(forms.Form):
@@ -35,7 +39,7 @@ class AlertActionForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class TrainingForm(forms.Form):
+class TrainingForm(_UploadChecks, forms.Form):
     FORMATS = [("auto", _("Detect (long, wide or C-MAPSS)")), ("cmapss", _("C-MAPSS (space separated, no header)")),
                ("long", _("Long form")), ("wide", _("Wide form"))]
 
@@ -45,11 +49,3 @@ class TrainingForm(forms.Form):
                                help_text=_("Failure within this many cycles (or hours, for timestamps)."))
     name = forms.CharField(label=_("Name"), max_length=120, initial="failure model")
     activate = forms.BooleanField(label=_("Activate when trained (admins only)"), required=False)
-
-    def clean_file(self):
-        f = self.cleaned_data["file"]
-        if f.size > settings.UPLOAD_MAX_BYTES:
-            raise forms.ValidationError(
-                _("%(name)s: %(size).1f MB is over the upload limit of %(limit).0f MB") % {
-                    "name": f.name, "size": f.size / 1048576, "limit": settings.UPLOAD_MAX_BYTES / 1048576})
-        return f

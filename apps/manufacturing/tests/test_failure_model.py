@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import pickle
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -190,6 +195,52 @@ def test_dump_and_load(small_model, engine_frames):
         fm.load(b"not a model")
     with pytest.raises(fm.ModelFormatError, match="corrupt"):
         fm.load(blob[:-100])
+
+
+# Stored artifacts pickle the model, and a pickle names every class by module path. This is ``fm.dump`` output
+# written by the pre-split module ``apps/manufacturing/failure_model.py``: a FailureModel around an unfitted
+# FeatureSpec (sensor_2, sensor_11), metadata model_version "presplit0001", no scikit-learn parts (class
+# references only, so it stays loadable whatever the library versions).
+PRE_SPLIT_ARTIFACT = base64.b64decode(
+    "TUZHLUZBSUxVUkUtTU9ERUwKeyJmb3JtYXRfdmVyc2lvbiI6IDEsICJza2xlYXJuIjogIjEuOS4xIiwgIm1ldGFkYXRhIjogeyJr"
+    "aW5kIjogImZhaWx1cmUiLCAibW9kZWxfdmVyc2lvbiI6ICJwcmVzcGxpdDAwMDEifX0KeJxtUs2O0zAQLj/d7qYJP9LekBBHuFQt"
+    "D8CuhLQ9RHCAM7JcZ5pYOE4UOy1FQoIL4jA3hvfgGXgSHoErN8aNCXvAp/k+fzPz2TMfp99+35wcDz6SbesWtbT9Virfd9qWi63U"
+    "pu9A1E0BhjC9GvCLI/xKTz7RB3qMt10LivDB/wqA5Agc4fxqCF8H7Zg6c2Bd0zl6w+B0AOIp4VkMVyuCwHvP1YIKT1Rjt7qk6gSz"
+    "WPL5wIxF0xqkFXtti2bvKJ/m558JE+eLyFGeYOZM08I/UZI/DKICdtdEdzbSgdEWhPPQsuoc71ZaXE8N3FxbZfoChCyBvvQbPPO6"
+    "ZvRO87un6qAMEM46KJl19BLnQyiCTYZJhGyQURpf7pTkNP6W9cWvYUJjAJhVII2vDsLAjicRVJN4xgAwYa970GXlQ9eUkbYeOgWt"
+    "p1EW7LIBnhF3DW6Ukc7prYYBSaM3nfTHu5m0TS3NgcN7MRTjhNlEPslvAN7/e+Ur5qvGFLS++Bm3bFY1nX7fWFpfPotUGinRW+3D"
+    "gMOHufBjvRFKtiwVl4P0tAYvC+nlsHdveQSsi1tKmB33VOygc5pbYNqygdZov1wuV9TjNHRwnFtleOvH91fk+s3iD7zoHTE="
+)
+
+
+def _class_paths(blob: bytes) -> set[tuple[str, str]]:
+    """(module, name) of every class or function the pickled payload of an artifact refers to."""
+    seen: set[tuple[str, str]] = set()
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            seen.add((module, name))
+            return super().find_class(module, name)
+
+    payload = zlib.decompress(blob[blob.index(b"\n", len(fm.MAGIC)) + 1:])
+    Recorder(io.BytesIO(payload)).load()
+    return seen
+
+
+def test_artifact_written_before_the_package_split_still_loads():
+    assert ("apps.manufacturing.failure_model", "FailureModel") in _class_paths(PRE_SPLIT_ARTIFACT)
+    model = fm.load(PRE_SPLIT_ARTIFACT)
+    assert type(model) is fm.FailureModel
+    assert model.sensors == ["sensor_2", "sensor_11"] and model.metadata["model_version"] == "presplit0001"
+    assert model.units == {"sensor_2": "°R"} and model.rul_cap == 125.0 and not model.has_labels
+
+
+def test_new_artifacts_name_the_pre_split_class_path(small_model):
+    """Code from before the split (a rollback, a worker not yet upgraded) reads what this code writes."""
+    paths = _class_paths(fm.dump(small_model))
+    assert ("apps.manufacturing.failure_model", "FailureModel") in paths
+    ours = {module for module, _ in paths if module.startswith("apps.")}
+    assert ours == {"apps.manufacturing.failure_model", "apps.manufacturing.features"}
 
 
 def test_training_errors_are_clear(fd001):
