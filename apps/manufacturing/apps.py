@@ -18,6 +18,7 @@ class ManufacturingConfig(SuiteApp, AppConfig):
     demo_user = "engineer"
     demo_seed = "apps.manufacturing.demo.demo_seed"
     demo_models = "apps.manufacturing.demo.demo_models"
+    artifacts_resign = "apps.manufacturing.services.failure_model_artifacts_resign"
 
     def ready(self) -> None:
         from apps.manufacturing import models

@@ -51,6 +51,9 @@ class SuiteApp:
     """Dotted path of ``demo_seed(*, owner, stdout)``: default model plus one worked example."""
     demo_models: ClassVar[str | None] = None
     """Dotted path of ``demo_models(*, stdout)``: the default model only (``setup_demo --no-examples``)."""
+    artifacts_resign: ClassVar[str | None] = None
+    """Dotted path of ``artifacts_resign() -> {"resigned", "current", "refused": [labels]}``: writes the
+    app's stored model artifacts anew with the current SECRET_KEY (``manage.py resign_model_artifacts``)."""
 
     urls: ClassVar[str] = "urls"
     """The app's page URLs (module relative to the app's package), served under ``/<label>/``."""
@@ -66,10 +69,12 @@ class SuiteApp:
     def prompts_path(self) -> Path:
         return Path(self.path) / self.prompts_dir
 
-    def demo_hook(self, name: str) -> Callable[..., Any] | None:
-        """The callable behind ``demo_seed`` or ``demo_models``; None where the app declares none."""
-        if name not in ("demo_seed", "demo_models"):
-            raise ValueError(f"unknown demo hook {name!r}")
+    HOOKS: ClassVar[tuple[str, ...]] = ("demo_seed", "demo_models", "artifacts_resign")
+
+    def hook(self, name: str) -> Callable[..., Any] | None:
+        """The callable behind one of :attr:`HOOKS`; None where the app declares none."""
+        if name not in self.HOOKS:
+            raise ValueError(f"unknown hook {name!r}")
         dotted = getattr(self, name)
         return import_string(dotted) if dotted else None
 

@@ -29,8 +29,8 @@ def test_every_suite_app_declares_what_core_needs():
         assert str(label) and reverse(url_name)
         assert app.prompts_path.is_dir(), app.prompts_path
         assert app.celery_queue in settings.CELERY_QUEUES_ALL
-        assert callable(app.demo_hook("demo_seed"))
-        assert app.demo_models is None or callable(app.demo_hook("demo_models"))
+        assert callable(app.hook("demo_seed"))
+        assert app.demo_models is None or callable(app.hook("demo_models"))
     assert len({app.role for app in apps}) == len(apps)
     assert registry.suite_apps_check() == []
 
@@ -138,7 +138,7 @@ def test_a_new_suite_app_is_picked_up(fake_app, settings):
     assert registry.task_route("fakesuite.batch_ingest") == {"queue": "fakesuite"}
     assert registry.task_route("elsewhere.task") is None
     assert ("faker", ["fakesuite"], False) in demo_users()
-    assert fake_app.demo_hook("demo_seed") is fake_demo_seed and fake_app.demo_hook("demo_models") is None
+    assert fake_app.hook("demo_seed") is fake_demo_seed and fake_app.hook("demo_models") is None
 
     greeting = [pf for pf in prompt_files() if pf.name == "fakesuite.greeting"]
     assert [(pf.version, pf.language) for pf in greeting] == [(1, "en")]

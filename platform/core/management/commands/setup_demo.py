@@ -45,11 +45,11 @@ class Command(BaseCommand):
         owner = User.objects.get(username=DEMO_ADMIN)
         for app in suite_apps():
             if no_examples:
-                hook = app.demo_hook("demo_models")
+                hook = app.hook("demo_models")
                 if hook is not None:
                     hook(stdout=self.stdout)
             else:
-                hook = app.demo_hook("demo_seed")
+                hook = app.hook("demo_seed")
                 if hook is not None:
                     hook(owner=owner, stdout=self.stdout)
         self.stdout.write("Demo users (log in at http://127.0.0.1:8000/):")
