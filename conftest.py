@@ -60,7 +60,8 @@ class ModelServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, MODEL_SERVICE_API_KEYS=TEST_MODEL_KEY)
         self.proc = subprocess.Popen(
-            [_python(), "-m", "model_service", "--host", "127.0.0.1", "--port", str(self.port), *(extra_args or [])],
+            [_python(), "-m", "model_service", "--host", "127.0.0.1", "--port", str(self.port),
+             *(extra_args or [])],
             cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
         )
 

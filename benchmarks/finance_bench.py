@@ -5,7 +5,8 @@ stack with and without the language model.
    the algorithm ``train_scorecard`` selects (``benchmarks/finance_cv.py``).
 2. Throughput: the script starts its own stack in a scratch folder with ``benchmarks/stack.py``
    (SQLite database, a Redis of its own, media): the Django web server, the model service with the
-   embedded model, and a Celery worker. It trains and activates the default scorecard with ``manage.py train_credit_model``, then
+   embedded model, and a Celery worker. It trains and activates the default scorecard with
+   ``manage.py train_credit_model``, then
    uploads a CSV of ``--rows`` applications (the first rows of the shared file, fields only, no report)
    over REST (``POST /api/v1/finance/batches/``) and times from the POST until the batch is done
    (every row assessed). Run twice with a fresh worker each: ``LLM_ENABLED=false`` (scorecard only) and
@@ -117,10 +118,12 @@ def run_batch(stack: FinanceStack, *, rows: int, llm: bool, timeout: float) -> d
     if llm:
         levels = [r for r in table if r["llm_risk_level"]]
         out["llm_answers"] = len(levels)
-        out["llm_agrees_with_scorecard"] = sum(1 for r in levels if r["llm_risk_level"] == r["scorecard_risk_level"])
+        out["llm_agrees_with_scorecard"] = sum(1 for r in levels
+                                               if r["llm_risk_level"] == r["scorecard_risk_level"])
         out["needs_review"] = sum(1 for r in table if r["needs_review"] == "true")
         details = [api.get(f"/api/v1/finance/assessments/{r['assessment_id']}/").json() for r in table[:40]]
-        timings = [d["model"]["timings"].get("judgment_s") for d in details if d["model"]["timings"].get("judgment_s")]
+        timings = [d["model"]["timings"].get("judgment_s") for d in details
+                   if d["model"]["timings"].get("judgment_s")]
         if timings:
             out["judgment_latency_s"] = {"median": round(statistics.median(timings), 2),
                                          "max": round(max(timings), 2), "sampled": len(timings)}
@@ -146,13 +149,14 @@ def main(argv: list[str] | None = None) -> int:
 
         say("cross-validating the scorecard (stratified 5-fold, seed 0) ...")
         cv = cv_report(shared_csv(), seeds=(0,))
-        report["cv"] = {"rows": cv["rows"], "selected_algorithm": cv["selected_algorithm"], "cv_auc": cv["cv_auc"],
-                        "train_seconds": cv["train_seconds"],
-                        "algorithms": {r["algorithm"]: {k: r[k] for k in ("auc_mean", "auc_std", "auc_pooled", "ks",
-                                                                           "gini", "brier")}
+        report["cv"] = {"rows": cv["rows"], "selected_algorithm": cv["selected_algorithm"],
+                        "cv_auc": cv["cv_auc"], "train_seconds": cv["train_seconds"],
+                        "algorithms": {r["algorithm"]: {k: r[k] for k in ("auc_mean", "auc_std", "auc_pooled",
+                                                                           "ks", "gini", "brier")}
                                        for r in cv["results"]}}
         for name, r in report["cv"]["algorithms"].items():
-            say(f"  {name:<14} CV AUC {r['auc_mean']:.4f} ± {r['auc_std']:.4f}  pooled AUC {r['auc_pooled']:.4f}  "
+            say(f"  {name:<14} CV AUC {r['auc_mean']:.4f} ± {r['auc_std']:.4f}  "
+                f"pooled AUC {r['auc_pooled']:.4f}  "
                 f"KS {r['ks']:.4f}  Gini {r['gini']:.4f}  Brier {r['brier']:.4f}")
         say(f"  selected: {cv['selected_algorithm']} (CV AUC {cv['cv_auc']:.4f}; target ≥ 0.80)")
 
@@ -165,14 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"scorecard only (LLM_ENABLED=false): {args.rows} applications over REST ...")
         report["scorecard_only"] = run_batch(stack, rows=args.rows, llm=False, timeout=args.timeout)
         r = report["scorecard_only"]
-        say(f"  {r['rows']} rows in {r['seconds']} s: {r['applications_per_minute']} applications/min {r['statuses']}")
+        say(f"  {r['rows']} rows in {r['seconds']} s: {r['applications_per_minute']} applications/min "
+            f"{r['statuses']}")
         if not args.skip_llm:
             say(f"with the LLM judgment (LLM_ENABLED=true): {args.llm_rows} applications over REST ...")
             report["with_llm"] = run_batch(stack, rows=args.llm_rows, llm=True, timeout=args.timeout)
             r = report["with_llm"]
             say(f"  {r['rows']} rows in {r['seconds']} s: {r['applications_per_minute']} applications/min "
                 f"{r['statuses']}; judgment latency {r.get('judgment_latency_s')}")
-            ratio = report["scorecard_only"]["applications_per_minute"] / max(r["applications_per_minute"], 1e-9)
+            ratio = (report["scorecard_only"]["applications_per_minute"]
+                     / max(r["applications_per_minute"], 1e-9))
             report["ratio_scorecard_only_to_llm"] = round(ratio, 1)
             if r["rows"] < 300:
                 report["with_llm_300_rows_estimate_minutes"] = round(300 / r["applications_per_minute"], 1)

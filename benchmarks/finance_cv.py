@@ -1,6 +1,7 @@
 """Cross-validated quality of the finance scorecard on the shared German Credit data.
 
-    .venv/bin/python benchmarks/finance_cv.py [--csv PATH] [--seeds 0 1 2] [--algorithms random_forest woe_logistic]
+    .venv/bin/python benchmarks/finance_cv.py [--csv PATH] [--seeds 0 1 2]
+        [--algorithms random_forest woe_logistic]
 
 Prints, per algorithm and shuffle seed, the stratified 5-fold CV AUC (mean ± std over the folds) and
 the pooled out-of-fold AUC, KS, Gini and Brier score, then the time to train the default scorecard.
@@ -25,7 +26,8 @@ from apps.finance import scorecard  # noqa: E402
 
 def default_csv() -> Path:
     """``FINANCE_TRAIN_CSV`` or ``<repo>/../shared/data/finance/german_credit_train.csv``."""
-    return Path(os.environ.get("FINANCE_TRAIN_CSV", ROOT.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+    return Path(os.environ.get("FINANCE_TRAIN_CSV",
+                               ROOT.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
 
 
 def cv_report(csv_path: str | Path | None = None, *, seeds: tuple[int, ...] = (0,),
@@ -38,7 +40,8 @@ def cv_report(csv_path: str | Path | None = None, *, seeds: tuple[int, ...] = (0
     """
     path = Path(csv_path) if csv_path else default_csv()
     df = pd.read_csv(path)
-    results = [scorecard.cross_validate(df, algorithm=a, seed=s, folds=folds) for a in algorithms for s in seeds]
+    results = [scorecard.cross_validate(df, algorithm=a, seed=s, folds=folds)
+               for a in algorithms for s in seeds]
     started = time.perf_counter()
     model = scorecard.train_scorecard(df, seed=0, folds=folds)
     return {"csv": str(path), "rows": len(df), "results": results,
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", default=None, help="labelled CSV (default: the shared German Credit file)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--algorithms", nargs="+", default=list(scorecard.ALGORITHMS), choices=scorecard.ALGORITHMS)
+    parser.add_argument("--algorithms", nargs="+", default=list(scorecard.ALGORITHMS),
+                        choices=scorecard.ALGORITHMS)
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args(argv)
     report = cv_report(args.csv, seeds=tuple(args.seeds), algorithms=tuple(args.algorithms), folds=args.folds)

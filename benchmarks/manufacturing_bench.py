@@ -7,8 +7,9 @@ engine-grouped cross-validation figures on C-MAPSS FD001.
    per second (``benchmarks/manufacturing_cv.py``).
 2. The full stack, started in a scratch folder with ``benchmarks/stack.py`` (SQLite database, a
    Redis of its own, media): the Django web server, the model service with the embedded model
-   (response cache off) and a Celery worker. The default model is trained with ``manage.py train_failure_model``
-   on train_FD001 and activated. Then, over REST (``POST /api/v1/manufacturing/uploads/``):
+   (response cache off) and a Celery worker. The default model is trained with
+   ``manage.py train_failure_model`` on train_FD001 and activated. Then, over REST
+   (``POST /api/v1/manufacturing/uploads/``):
 
    a. the one-million-reading CSV uploaded with ``LLM_ENABLED=false``: seconds from the POST until the
       upload is parsed and every machine's series stored (readings per second through the stack),
@@ -60,8 +61,8 @@ class ManufacturingStack(Stack):
     def __init__(self, var: Path, *, concurrency: int):
         super().__init__(var, label="mfgbench",
                          extra_env={"JOB_SWEEP_INTERVAL": "30", "CACHE_KEY_PREFIX": "mfgbench",
-                                    "CMAPSS_DIR": str(cmapss_dir()), "UPLOAD_MAX_BYTES": str(200 * 1024 * 1024),
-                                    "OMP_NUM_THREADS": "1"})
+                                    "CMAPSS_DIR": str(cmapss_dir()),
+                                    "UPLOAD_MAX_BYTES": str(200 * 1024 * 1024), "OMP_NUM_THREADS": "1"})
         self.concurrency = concurrency
 
     def setup(self) -> dict:
@@ -141,7 +142,8 @@ def upload_and_wait(stack: ManufacturingStack, *, name: str, data: bytes, llm: b
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=1_000_000)
-    parser.add_argument("--engines", type=int, default=20, help="FD001 engines in the predictions-per-minute runs")
+    parser.add_argument("--engines", type=int, default=20,
+                        help="FD001 engines in the predictions-per-minute runs")
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--skip-cv", action="store_true")
@@ -160,16 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     say(f"ingestion: a {args.readings:,}-reading long-form CSV through ingest_path ...")
     report["ingestion"] = ingestion_rate(readings=args.readings)
     r = report["ingestion"]
-    say(f"  {r['readings']:,} readings ({r['file_bytes'] / 1e6:.1f} MB, {r['machines']} machines) in {r['seconds']} s: "
-        f"{r['readings_per_s']:,} readings/s")
+    say(f"  {r['readings']:,} readings ({r['file_bytes'] / 1e6:.1f} MB, {r['machines']} machines) "
+        f"in {r['seconds']} s: {r['readings_per_s']:,} readings/s")
 
     if not args.skip_stack:
-        var = Path(os.environ.get("MANUFACTURING_BENCH_DIR", ROOT / "var" / f"bench-manufacturing-{os.getpid()}"))
+        var = Path(os.environ.get("MANUFACTURING_BENCH_DIR",
+                                  ROOT / "var" / f"bench-manufacturing-{os.getpid()}"))
         stack = ManufacturingStack(var, concurrency=args.concurrency)
         try:
             say(f"starting the stack in {var} (web, model service, worker -c {args.concurrency}) ...")
             report["setup"] = stack.setup()
-            say(f"  trained in {report['setup']['train_command_seconds']} s: {report['setup']['train_command']}")
+            say(f"  trained in {report['setup']['train_command_seconds']} s: "
+                f"{report['setup']['train_command']}")
 
             fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="mfg_bench_")
             os.close(fd)
@@ -184,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             run["readings_per_s_to_stored"] = round(readings / run["parsed_seconds"])
             run.pop("table")
             report["stack_ingestion"] = run
-            say(f"  parsed and stored in {run['parsed_seconds']} s ({run['readings_per_s_to_stored']:,} readings/s "
+            say(f"  parsed and stored in {run['parsed_seconds']} s "
+                f"({run['readings_per_s_to_stored']:,} readings/s "
                 f"through upload, queue, worker and database); all {run['machines']} machines scored in "
                 f"{run['seconds']} s {run['statuses']}")
 
@@ -192,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             for llm in ([False] if args.skip_llm else [False, True]):
                 key = "predictions_with_llm" if llm else "predictions_classical_only"
                 say(f"{args.engines} truncated FD001 engines over REST, LLM_ENABLED={str(llm).lower()} ...")
-                run = upload_and_wait(stack, name="fd001_truncated.txt", data=data, llm=llm, timeout=args.timeout)
+                run = upload_and_wait(stack, name="fd001_truncated.txt", data=data, llm=llm,
+                                      timeout=args.timeout)
                 table = run.pop("table")
                 errs = [abs(float(t["rul_estimate"]) - min(true_rul[t["machine_id"]], 125)) for t in table
                         if t["rul_estimate"]]
@@ -202,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                     run["llm_answers"] = len(answers)
                     run["llm_disagreements"] = sum(1 for t in answers if t["disagreement"] == "true")
                 report[key] = run
-                say(f"  {run['machines']} predictions in {run['seconds']} s: {run['predictions_per_minute']} per minute "
+                say(f"  {run['machines']} predictions in {run['seconds']} s: "
+                    f"{run['predictions_per_minute']} per minute "
                     f"{run['statuses']}" + (f"; {run.get('llm_answers')} LLM answers, "
                                             f"{run.get('llm_disagreements')} disagreements" if llm else ""))
         finally:
@@ -217,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         report["cross_validation"] = {k: v for k, v in cv.items() if k != "folds"}
         report["cross_validation"]["folds"] = cv.get("folds")
         say(f"  RUL RMSE (true RUL capped at 125): all cycles {cv['rmse_all_cycles']}, truncated last cycle "
-            f"{cv['rmse_truncated_last_cycle']}, official-like {cv['rmse_official_like_last_cycle']} (target ≤ 15)")
+            f"{cv['rmse_truncated_last_cycle']}, official-like {cv['rmse_official_like_last_cycle']} "
+            f"(target ≤ 15)")
         say(f"  ROC AUC failure within 30 cycles: all cycles {cv['auc_all_cycles']}, truncated last cycle "
             f"{cv['auc_truncated_last_cycle']} (target ≥ 0.97); Brier {cv['brier_all_cycles']}")
     if args.json:

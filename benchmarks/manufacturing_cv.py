@@ -52,7 +52,8 @@ def make_long_csv(path: str | Path, *, readings: int = 1_000_000, machines: int 
     return {"readings": int(n), "machines": machines, "sensors": sensors, "steps": steps}
 
 
-def ingestion_rate(path: str | Path | None = None, *, readings: int = 1_000_000, repeats: int = 1) -> dict[str, Any]:
+def ingestion_rate(path: str | Path | None = None, *, readings: int = 1_000_000,
+                   repeats: int = 1) -> dict[str, Any]:
     """Time :func:`ingest_path` on a long-form CSV (generated when ``path`` is None).
 
     Returns readings, bytes, seconds (best of ``repeats``) and readings per second.

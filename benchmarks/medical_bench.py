@@ -60,7 +60,8 @@ class MedicalStack(Stack):
             return 0.0
         try:
             main = psutil.Process(proc.pid)
-            return max([main.memory_info().rss] + [c.memory_info().rss for c in main.children(recursive=True)]) / 2**20
+            return max([main.memory_info().rss]
+                       + [c.memory_info().rss for c in main.children(recursive=True)]) / 2**20
         except psutil.Error:
             return 0.0
 
@@ -111,7 +112,8 @@ def run_uploads(stack: MedicalStack, files: list[tuple[str, Path]], *, chunk: in
     studies = []
     for b in final:
         for f in b["files"]:
-            key = f["status"] if f["status"] == "ok" else f"{f['status']}:{(f['error'] or {}).get('code', '')}"
+            key = (f["status"] if f["status"] == "ok"
+                   else f"{f['status']}:{(f['error'] or {}).get('code', '')}")
             statuses[key] = statuses.get(key, 0) + 1
         studies.extend(b["studies"])
     study_status: dict[str, int] = {}
@@ -122,7 +124,8 @@ def run_uploads(stack: MedicalStack, files: list[tuple[str, Path]], *, chunk: in
         detail = api.get(s["url"]).json()
         info = (detail.get("result") or {}).get("llm") or {}
         if info.get("enabled"):
-            llm.append({"tokens": info.get("usage", {}).get("completion_tokens"), "latency_s": info.get("latency_s"),
+            llm.append({"tokens": info.get("usage", {}).get("completion_tokens"),
+                        "latency_s": info.get("latency_s"),
                         "finish": info.get("finish_reason"), "ai_draft": detail["report"]["ai_generated"]
                         if detail.get("report") else False})
     n_files = sum(statuses.values())
@@ -187,7 +190,8 @@ def llm_subset(files: list[tuple[str, Path]], n: int) -> list[tuple[str, Path]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llm-studies", type=int, default=8)
-    parser.add_argument("--chunk", type=int, default=1, help="files per REST upload (1: each file pushed alone, as a modality does)")
+    parser.add_argument("--chunk", type=int, default=1,
+                        help="files per REST upload (1: each file pushed alone, as a modality does)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--slices", type=int, default=500)
     parser.add_argument("--upscale", type=int, nargs="+", default=[1, 4])
@@ -239,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
               f"(mean draft {b.get('llm', {}).get('mean_latency_s')} s)")
     c = report.get("ct_series_full_stack")
     if c:
-        print(f"{c['files']}-slice CT through the stack: {c['seconds']} s, worker peak RSS {c['worker_peak_rss_mb']} MB "
-              f"(idle {c['worker_idle_rss_mb']} MB)")
+        print(f"{c['files']}-slice CT through the stack: {c['seconds']} s, "
+              f"worker peak RSS {c['worker_peak_rss_mb']} MB (idle {c['worker_idle_rss_mb']} MB)")
     for m in report.get("series_memory", []):
-        print(f"{m['slices']}-slice CT {m['matrix'][0]}x{m['matrix'][1]}: tracemalloc peak {m['tracemalloc_peak_mb']} MB, "
+        print(f"{m['slices']}-slice CT {m['matrix'][0]}x{m['matrix'][1]}: "
+              f"tracemalloc peak {m['tracemalloc_peak_mb']} MB, "
               f"RSS growth {m['ru_maxrss_delta_mb']} MB, pixels if held at once {m['series_pixels_mb']} MB")
     return 0
 

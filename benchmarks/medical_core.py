@@ -106,7 +106,8 @@ def bundled_files() -> list[str]:
     """Every regular file in pydicom's test_files and pydicom-data's data_store."""
     import data_store
 
-    roots = [os.path.dirname(get_testdata_file("CT_small.dcm")), os.path.join(os.path.dirname(data_store.__file__), "data")]
+    roots = [os.path.dirname(get_testdata_file("CT_small.dcm")),
+             os.path.join(os.path.dirname(data_store.__file__), "data")]
     return sorted(os.path.join(d, n) for r in roots for d, _s, names in os.walk(r) for n in names)
 
 

@@ -48,7 +48,8 @@ def base_requests() -> list[tuple[list[dict], int]]:
     out = []
     for i, (topic, n) in enumerate(zip(TOPICS, OUTPUT_LENGTHS, strict=True)):
         details = " ".join((DETAILS[i:] + DETAILS[:i])[: i % 6])
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Explain {topic}. {details}"}]
+        messages = [{"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": f"Explain {topic}. {details}"}]
         out.append((messages, n))
     return out
 
@@ -181,7 +182,8 @@ def main() -> int:
     p.add_argument("--api-key", default=os.environ.get("MODEL_SERVICE_API_KEY"))
     p.add_argument("--model", default="SmolLM2-135M-Instruct")
     p.add_argument("--levels", default="1,4,16,64")
-    p.add_argument("--copies", type=int, default=0, help="request-set copies per level (default: sqrt(level))")
+    p.add_argument("--copies", type=int, default=0,
+                   help="request-set copies per level (default: sqrt(level))")
     p.add_argument("--max-batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: usable cores)")
     p.add_argument("--skip-baseline", action="store_true")
@@ -193,7 +195,8 @@ def main() -> int:
     baseline = None
     if not args.skip_baseline:
         baseline = run_baseline(base, threads)
-        print(f"baseline generate() one at a time: {baseline['tokens']} tokens in {baseline['wall_s']:.1f}s = "
+        print(f"baseline generate() one at a time: {baseline['tokens']} tokens in "
+              f"{baseline['wall_s']:.1f}s = "
               f"{baseline['throughput']:.1f} tok/s, p50 latency {baseline['p50_latency']:.2f}s, "
               f"p95 {baseline['p95_latency']:.2f}s, {baseline['tok_per_cpu_s']:.1f} tok/cpu-s", flush=True)
     proc = None
@@ -214,7 +217,8 @@ def main() -> int:
             copies = args.copies or max(1, round(c ** 0.5))
             res = asyncio.run(run_level(url, args.api_key, args.model, base * copies, c, cpu_probe))
             levels[c] = res
-            print(f"c={c:<3} requests={res['requests']:<3} tokens={res['tokens']:<5} {res['throughput']:7.1f} tok/s  "
+            print(f"c={c:<3} requests={res['requests']:<3} tokens={res['tokens']:<5} "
+                  f"{res['throughput']:7.1f} tok/s  "
                   f"TTFT p50 {res['p50_ttft']:.2f}s p95 {res['p95_ttft']:.2f}s  "
                   f"latency p50 {res['p50_latency']:.2f}s p95 {res['p95_latency']:.2f}s"
                   + (f"  {res['tok_per_cpu_s']:.1f} tok/cpu-s" if res["tok_per_cpu_s"] else ""), flush=True)
@@ -240,7 +244,8 @@ def main() -> int:
         summary["throughput_ratio_c16"] = round(levels[16]["throughput"] / baseline["throughput"], 2)
     if baseline and 16 in levels and levels[16]["tok_per_cpu_s"]:
         # CPU-normalised: the same ratio per CPU-second used, robust to other load on a shared machine
-        summary["cpu_throughput_ratio_c16"] = round(levels[16]["tok_per_cpu_s"] / baseline["tok_per_cpu_s"], 2)
+        summary["cpu_throughput_ratio_c16"] = round(
+            levels[16]["tok_per_cpu_s"] / baseline["tok_per_cpu_s"], 2)
     if 1 in levels and 16 in levels:
         summary["p95_latency_ratio_c16"] = round(levels[16]["p95_latency"] / levels[1]["p95_latency"], 2)
     print(json.dumps(summary))

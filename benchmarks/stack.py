@@ -154,8 +154,8 @@ class Stack:
     def manage(self, *args: str, timeout: float | None = None) -> str:
         """``manage.py args`` against the stack's database; its stdout, or an error with both tails."""
         try:
-            out = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                                 timeout=timeout)
+            out = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                                 text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise StackError(f"manage.py {' '.join(args)} did not finish within {timeout:.0f}s") from exc
         if out.returncode:
@@ -172,8 +172,9 @@ class Stack:
     def start_redis(self) -> None:
         from config.embedded_redis import redis_answers, redis_server_binary
 
-        self.start("redis", [str(redis_server_binary()), "--bind", "127.0.0.1", "--port", str(self.redis_port),
-                             "--save", "", "--appendonly", "no", "--dir", str(self.var), "--daemonize", "no"])
+        self.start("redis", [str(redis_server_binary()), "--bind", "127.0.0.1",
+                             "--port", str(self.redis_port), "--save", "", "--appendonly", "no",
+                             "--dir", str(self.var), "--daemonize", "no"])
 
         def up() -> bool:
             self.check_alive()
@@ -195,12 +196,14 @@ class Stack:
     def model_url(self) -> str:
         return f"http://127.0.0.1:{self.model_port}"
 
-    def start_web(self, server: str = "gunicorn", *, workers: int = 2, threads: int = 8, wait: bool = True) -> str:
+    def start_web(self, server: str = "gunicorn", *, workers: int = 2, threads: int = 8,
+                  wait: bool = True) -> str:
         """The Django app on ``web_port`` (gunicorn, or ``runserver --noreload``); its base URL."""
         bind = f"127.0.0.1:{self.web_port}"
         if server == "gunicorn":
-            cmd = [PY, "-m", "gunicorn", "config.wsgi:application", "--bind", bind, "--workers", str(workers),
-                   "--threads", str(threads), "--timeout", "120", "--backlog", "256", "--log-level", "warning"]
+            cmd = [PY, "-m", "gunicorn", "config.wsgi:application", "--bind", bind,
+                   "--workers", str(workers), "--threads", str(threads), "--timeout", "120",
+                   "--backlog", "256", "--log-level", "warning"]
         elif server == "runserver":
             cmd = [PY, "manage.py", "runserver", bind, "--noreload"]
         else:
@@ -228,8 +231,8 @@ class Stack:
         self.wait_http(f"{self.model_url}/health", timeout=timeout,
                        headers={"Authorization": f"Bearer {self.model_key}"})
 
-    def start_worker(self, *, queues: str, concurrency: int = 2, env: dict | None = None, name: str = "worker",
-                     timeout: float = 120) -> None:
+    def start_worker(self, *, queues: str, concurrency: int = 2, env: dict | None = None,
+                     name: str = "worker", timeout: float = 120) -> None:
         """A Celery worker consuming ``queues``; a running worker of the same ``name`` is stopped first.
         Returns once the worker logged ``ready.`` (after what its log held before)."""
         self.stop(name)

@@ -53,12 +53,14 @@ def create_app(service: Service) -> FastAPI:
         service.engine.stop()
         await service.cache.close()
 
-    app = FastAPI(title="model_service", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="model_service", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.service = service
 
     @app.middleware("http")
     async def auth_middleware(request: Request, call_next: Any) -> Response:
-        if request.url.path.startswith("/v1/") and not service.auth.check(request.headers.get("authorization")):
+        if (request.url.path.startswith("/v1/")
+                and not service.auth.check(request.headers.get("authorization"))):
             service.metrics.http_error(401)
             return _error(401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                           "authentication_error", "invalid_api_key", {"WWW-Authenticate": "Bearer"})
@@ -96,8 +98,8 @@ def create_app(service: Service) -> FastAPI:
     async def models() -> dict[str, Any]:
         created = int(service.started)
         return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": created, "owned_by": "model_service", "root": service.model_id,
-             "max_model_len": service.max_len} for name in service.names]}
+            {"id": name, "object": "model", "created": created, "owned_by": "model_service",
+             "root": service.model_id, "max_model_len": service.max_len} for name in service.names]}
 
     async def _serve(request: Request, endpoint: str, body_model: type, prepare: Any, respond: Any,
                      stream_fn: Any) -> Response:
@@ -123,7 +125,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
-        return await _serve(request, "chat", ChatRequest, service.prepare_chat, service.chat_response, chat_stream)
+        return await _serve(request, "chat", ChatRequest, service.prepare_chat, service.chat_response,
+                            chat_stream)
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:

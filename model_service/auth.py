@@ -38,7 +38,8 @@ class KeyAuth:
         self._keys = [k.encode() for k in keys]
         self.open = not keys
         if self.open:
-            log.warning("no API key configured (--api-keys-file / MODEL_SERVICE_API_KEYS): the service is OPEN")
+            log.warning("no API key configured (--api-keys-file / MODEL_SERVICE_API_KEYS): "
+                        "the service is OPEN")
 
     def check(self, authorization: str | None) -> bool:
         """Whether the header carries a valid key (always True when the service is open)."""

@@ -17,22 +17,27 @@ log = logging.getLogger("model_service")
 def build_parser() -> argparse.ArgumentParser:
     """All flags, with environment-variable defaults where the platform sets them."""
     p = argparse.ArgumentParser(prog="python -m model_service",
-                                description="OpenAI-compatible LLM server (embedded SmolLM2-135M-Instruct by default).")
+                                description="OpenAI-compatible LLM server "
+                                            "(embedded SmolLM2-135M-Instruct by default).")
     p.add_argument("--model", default=os.environ.get("MODEL_SERVICE_MODEL") or None,
                    help="HF model folder, .gguf file or cached hub id (default: the embedded SmolLM2 GGUF)")
     p.add_argument("--served-model-name", action="append", default=[],
                    help="name(s) clients use in 'model' (repeatable; default: the model's name)")
     p.add_argument("--host", default=os.environ.get("MODEL_SERVICE_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("MODEL_SERVICE_PORT", "8080")))
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
-    p.add_argument("--device-map", default="auto", help="auto (accelerate: all GPUs, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--dtype", default="auto",
+                   help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
+    p.add_argument("--device-map", default="auto",
+                   help="auto (accelerate: all GPUs, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--load-in-8bit", action="store_true", help="bitsandbytes int8 weights (CUDA only)")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--max-model-len", type=int, default=None, help="context limit (default: the model's)")
     p.add_argument("--max-batch-size", type=int, default=32, help="rows decoded together")
     p.add_argument("--max-queue", type=int, default=256, help="requests waiting for a row; more get 503")
-    p.add_argument("--prefill-chunk", type=int, default=512, help="prompt tokens prefilled per scheduler step")
-    p.add_argument("--request-timeout", type=float, default=600.0, help="seconds before a request is abandoned")
+    p.add_argument("--prefill-chunk", type=int, default=512,
+                   help="prompt tokens prefilled per scheduler step")
+    p.add_argument("--request-timeout", type=float, default=600.0,
+                   help="seconds before a request is abandoned")
     p.add_argument("--api-keys-file", default=os.environ.get("MODEL_SERVICE_API_KEYS_FILE") or None,
                    help="file with one API key per line (also MODEL_SERVICE_API_KEYS, comma-separated)")
     p.add_argument("--cache-url", default=None,
@@ -46,10 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", choices=["auto", "fast", "hf"], default="auto",
                    help="auto: fused Llama-family runner when possible, else the generic transformers one")
     p.add_argument("--no-jump-forward", action="store_true",
-                   help="sample every token even where the grammar forces the text (default: forced text is fed at once)")
+                   help="sample every token even where the grammar forces the text "
+                        "(default: forced text is fed at once)")
     p.add_argument("--prefix-cache-mb", type=int, default=256,
                    help="memory for reusing the keys/values of shared prompt prefixes (0: off)")
-    p.add_argument("--threads", type=int, default=usable_cores(), help="torch intra-op threads (default: usable cores)")
+    p.add_argument("--threads", type=int, default=usable_cores(),
+                   help="torch intra-op threads (default: usable cores)")
     p.add_argument("--weights-cache-dir", default=None,
                    help="where de-quantised GGUF weights are kept (default ~/.cache/model_service)")
     p.add_argument("--log-level", default=os.environ.get("MODEL_SERVICE_LOG_LEVEL", "info"))

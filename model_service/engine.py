@@ -60,8 +60,8 @@ class GenRequest:
     """One generation: prompt tokens, sampling parameters and optional grammar; created on the event loop."""
 
     def __init__(self, prompt_ids: list[int], params: SamplingParams, *, grammar: Any = None,
-                 grammar_after: str | None = None, timeout: float | None = None, request_id: str | None = None,
-                 index: int = 0, queue: asyncio.Queue[Delta] | None = None):
+                 grammar_after: str | None = None, timeout: float | None = None,
+                 request_id: str | None = None, index: int = 0, queue: asyncio.Queue[Delta] | None = None):
         self.id = request_id or uuid.uuid4().hex
         self.index = index
         self.prompt_ids = prompt_ids
@@ -79,11 +79,12 @@ class GenRequest:
 class _Row:
     """Scheduler state of a running request."""
 
-    __slots__ = ("req", "params", "gen", "matcher", "grammar_after", "output", "cached", "last", "detok", "text",
-                 "emitted", "started", "last_time", "finish", "eos", "forced", "unsent_ids", "unsent_lps")
+    __slots__ = ("req", "params", "gen", "matcher", "grammar_after", "output", "cached", "last", "detok",
+                 "text", "emitted", "started", "last_time", "finish", "eos", "forced", "unsent_ids",
+                 "unsent_lps")
 
-    def __init__(self, req: GenRequest, gen: torch.Generator | None, matcher: Any, detok: IncrementalDetokenizer,
-                 eos: set[int]):
+    def __init__(self, req: GenRequest, gen: torch.Generator | None, matcher: Any,
+                 detok: IncrementalDetokenizer, eos: set[int]):
         self.req = req
         self.params = req.params
         self.gen = gen
@@ -115,9 +116,9 @@ class _Prefill:
 class Engine:
     """Owns the runner; schedules requests in continuous batches (see module doc)."""
 
-    def __init__(self, runner: Any, tokenizer: Any, grammars: GrammarService, metrics: Metrics, *, eos_ids: list[int],
-                 max_batch: int, max_queue: int, max_len: int, prefill_chunk: int = 512, threads: int | None = None,
-                 jump_forward: bool = True):
+    def __init__(self, runner: Any, tokenizer: Any, grammars: GrammarService, metrics: Metrics, *,
+                 eos_ids: list[int], max_batch: int, max_queue: int, max_len: int, prefill_chunk: int = 512,
+                 threads: int | None = None, jump_forward: bool = True):
         self.runner = runner
         self.tokenizer = tokenizer
         self.grammars = grammars

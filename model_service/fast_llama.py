@@ -127,7 +127,8 @@ class FastLlamaRunner:
         emb = torch.cat([freqs, freqs], dim=-1)
         self.cos = (emb.cos() * scaling).to(self.dtype)
         self.sin = (emb.sin() * scaling).to(self.dtype)
-        self.max_rows = max_batch + 1  # active rows plus prefilling ones (the scheduler keeps the total in check)
+        # active rows plus prefilling ones (the scheduler keeps the total in check)
+        self.max_rows = max_batch + 1
         self.max_len = max_len
         self.init_rows = min(init_rows, self.max_rows)
         self.init_len = min(init_len, max_len)
@@ -272,7 +273,8 @@ class FastLlamaRunner:
             bias = torch.zeros(n, span, dtype=self.dtype, device=self.device)
             bias.masked_fill_(keys[None, :] > dpos[:, None], float("-inf"))
             bias = bias[:, None, None, :].expand(n, self.hkv, 1, span).reshape(n * self.hkv, 1, span)
-            # flat row index of (row, kv head, position) in a layer's [slots * kv_heads * length, head_dim] view
+            # flat row index of (row, kv head, position) in a layer's
+            # [slots * kv_heads * length, head_dim] view
             heads = torch.arange(self.hkv, device=self.device)
             rows = torch.arange(n, device=self.device)
             flat = ((rows[:, None] * self.hkv + heads[None, :]) * self._cap + dpos[:, None]).reshape(-1)
@@ -284,7 +286,8 @@ class FastLlamaRunner:
                 masks.append(None)
             else:
                 qpos = torch.arange(seg.start, seg.start + len(seg.tokens), device=self.device)
-                masks.append(torch.arange(seg.start + len(seg.tokens), device=self.device)[None, :] <= qpos[:, None])
+                masks.append(torch.arange(seg.start + len(seg.tokens), device=self.device)[None, :]
+                             <= qpos[:, None])
         nq = self.hq + self.hkv
         keys, values = self._keys(), self._values()
         for i, layer in enumerate(self.layers):
@@ -297,8 +300,8 @@ class FastLlamaRunner:
             else:
                 attn = torch.empty(total, self.hq * self.hd, dtype=h.dtype, device=self.device)
                 if n:
-                    attn[:n] = self._decode_attention(qk[:n], qkv[:n], kc, vc, n, span, flat, row_heads, head_pos,
-                                                      bias)
+                    attn[:n] = self._decode_attention(qk[:n], qkv[:n], kc, vc, n, span, flat, row_heads,
+                                                      head_pos, bias)
                 for seg, off, mask in zip(segments, offsets, masks, strict=True):
                     length = len(seg.tokens)
                     end = seg.start + length
@@ -306,8 +309,8 @@ class FastLlamaRunner:
                     vc[seg.slot, :, seg.start:end] = qkv[off:off + length, nq:].transpose(0, 1)
                     q = qk[off:off + length, : self.hq].transpose(0, 1).unsqueeze(0)
                     out = F.scaled_dot_product_attention(
-                        q, kc[seg.slot, :, :, :end].transpose(-1, -2).unsqueeze(0), vc[seg.slot, :, :end].unsqueeze(0),
-                        attn_mask=mask,
+                        q, kc[seg.slot, :, :, :end].transpose(-1, -2).unsqueeze(0),
+                        vc[seg.slot, :, :end].unsqueeze(0), attn_mask=mask,
                         is_causal=mask is None, scale=self.scale, enable_gqa=self.group > 1)
                     attn[off:off + length] = out[0].transpose(0, 1).reshape(length, self.hq * self.hd)
             h = layer.o.add(attn, h)
@@ -331,11 +334,12 @@ class FastLlamaRunner:
         sel = F.rms_norm(sel, (self.hidden,), self.final_norm, self.eps)
         return order, self.head(sel).float()
 
-    def _decode_attention(self, qk: torch.Tensor, qkv: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor, n: int,
-                          span: int, flat: torch.Tensor, row_heads: torch.Tensor, head_pos: torch.Tensor,
-                          bias: torch.Tensor) -> torch.Tensor:
+    def _decode_attention(self, qk: torch.Tensor, qkv: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor,
+                          n: int, span: int, flat: torch.Tensor, row_heads: torch.Tensor,
+                          head_pos: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """One query per active row against its cached keys (GQA via grouped batched matmuls)."""
-        kc.view(-1, self.hd, self._cap)[row_heads, :, head_pos] = qk[:, self.hq:].reshape(n * self.hkv, self.hd)
+        kc.view(-1, self.hd, self._cap)[row_heads, :, head_pos] = (
+            qk[:, self.hq:].reshape(n * self.hkv, self.hd))
         vc.view(-1, self.hd).index_copy_(0, flat, qkv[:, self.hq + self.hkv:].reshape(n * self.hkv, self.hd))
         q = qk[:, : self.hq].reshape(n * self.hkv, self.group, self.hd)
         k = kc[:n, :, :, :span].reshape(n * self.hkv, self.hd, span)

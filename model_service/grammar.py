@@ -48,7 +48,8 @@ class GrammarService:
                 self._cache.popitem(last=False)
         return compiled
 
-    def json_schema(self, schema: Any, param: str = "response_format.json_schema.schema") -> xgr.CompiledGrammar:
+    def json_schema(self, schema: Any,
+                    param: str = "response_format.json_schema.schema") -> xgr.CompiledGrammar:
         """Compile a JSON schema; a schema that is invalid or unsupported is a 400 naming the problem."""
         if not isinstance(schema, dict):
             raise BadRequest(f"{param} must be a JSON object (a JSON Schema)", param=param)
@@ -61,7 +62,8 @@ class GrammarService:
 
         def build() -> xgr.CompiledGrammar:
             try:
-                return self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=True)
+                return self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False,
+                                                         strict_mode=True)
             except (RuntimeError, ValueError, TypeError) as exc:
                 message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
                 raise BadRequest(f"{param} cannot be compiled into a grammar: {message}", param=param)
@@ -83,8 +85,8 @@ class GrammarService:
 
         def build() -> xgr.CompiledGrammar:
             try:
-                tag = xgr.get_model_structural_tag("qwen_3", tools=tools, tool_choice=choice, reasoning="disabled",
-                                                   parallel_tool_calls=parallel)
+                tag = xgr.get_model_structural_tag("qwen_3", tools=tools, tool_choice=choice,
+                                                   reasoning="disabled", parallel_tool_calls=parallel)
                 return self.compiler.compile_structural_tag(tag)
             except (RuntimeError, ValueError, TypeError) as exc:
                 message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__

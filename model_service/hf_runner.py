@@ -64,8 +64,8 @@ class HFRunner:
             end = seg.start + len(seg.tokens)
             pos = torch.arange(seg.start, end, device=self.device)[None, :]
             mask = torch.ones(1, end, dtype=torch.long, device=self.device)
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
-                             logits_to_keep=1)
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
+                             use_cache=True, logits_to_keep=1)
             self.pending[seg.slot] = (_returned_cache(out), end)
             if seg.want_logits:
                 order.append(seg.slot)
@@ -89,7 +89,8 @@ class HFRunner:
                                             F.pad(player.keys, (0, 0, length - plen, 0))])
                     layer.values = torch.cat([F.pad(layer.values, (0, 0, length - cur, 0)),
                                               F.pad(player.values, (0, 0, length - plen, 0))])
-                self.mask = torch.cat([F.pad(self.mask, (length - cur, 0)), F.pad(new_mask, (length - plen, 0))])
+                self.mask = torch.cat([F.pad(self.mask, (length - cur, 0)),
+                                       F.pad(new_mask, (length - plen, 0))])
             self.n_active += 1
 
     def drop_prefills(self) -> None:
@@ -102,8 +103,8 @@ class HFRunner:
         mask = torch.cat([self.mask, torch.ones(n, 1, dtype=torch.long, device=self.device)], dim=1)
         ids = torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None]
         pos = torch.tensor(positions, dtype=torch.long, device=self.device)[:, None]
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=self.cache, use_cache=True,
-                         logits_to_keep=1)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=self.cache,
+                         use_cache=True, logits_to_keep=1)
         self.cache = _returned_cache(out)
         self.mask = mask
         return out.logits[:, -1].float()

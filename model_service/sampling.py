@@ -42,7 +42,8 @@ class SamplingParams:
         return gen
 
 
-def apply_penalties(logits: torch.Tensor, row: int, generated: list[int], presence: float, frequency: float) -> None:
+def apply_penalties(logits: torch.Tensor, row: int, generated: list[int], presence: float,
+                    frequency: float) -> None:
     """OpenAI presence/frequency penalties over the tokens generated so far (in place)."""
     if not generated or (presence == 0.0 and frequency == 0.0):
         return
@@ -67,7 +68,8 @@ def _filter(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> t
     return logits
 
 
-def select_tokens(logits: torch.Tensor, params: list[SamplingParams], gens: list[torch.Generator | None]) -> list[int]:
+def select_tokens(logits: torch.Tensor, params: list[SamplingParams],
+                  gens: list[torch.Generator | None]) -> list[int]:
     """Pick one token per row of ``logits`` [n, V] (already grammar-masked and penalised)."""
     n = logits.shape[0]
     greedy = [i for i, p in enumerate(params) if p.greedy]
@@ -101,7 +103,8 @@ class TokenLogprob:
     top: list[tuple[int, float]]
 
 
-def compute_logprobs(logits: torch.Tensor, rows: list[int], chosen: list[int], ks: list[int]) -> list[TokenLogprob]:
+def compute_logprobs(logits: torch.Tensor, rows: list[int], chosen: list[int],
+                     ks: list[int]) -> list[TokenLogprob]:
     """Log-softmax of the (grammar-masked, untempered) logits for ``rows``; -inf alternatives are left out."""
     if not rows:
         return []

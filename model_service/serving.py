@@ -111,7 +111,8 @@ class Service:
         if requested is not None and requested <= 0:
             raise BadRequest(f"{param} must be at least 1, got {requested}", param=param)
         if prompt_len >= self.max_len:
-            raise BadRequest(f"the prompt is {prompt_len} tokens but the model's context is {self.max_len} tokens",
+            raise BadRequest(f"the prompt is {prompt_len} tokens but the model's context is "
+                             f"{self.max_len} tokens",
                              param="messages" if param != "max_tokens" else "prompt",
                              code="context_length_exceeded")
         room = self.max_len - prompt_len
@@ -220,8 +221,8 @@ class Service:
         """Create and queue the job's engine requests (503 with Retry-After when the queue is full)."""
         reqs = job.make_requests(self.cfg.request_timeout)
         if len(reqs) > max(1, self.cfg.max_queue):
-            raise BadRequest(f"{len(reqs)} choices (prompts x n) exceed the server's queue of {self.cfg.max_queue}",
-                             param="n")
+            raise BadRequest(f"{len(reqs)} choices (prompts x n) exceed the server's queue of "
+                             f"{self.cfg.max_queue}", param="n")
         try:
             self.engine.submit(reqs)
         except QueueFull:
@@ -277,12 +278,13 @@ class Service:
         for i, res in enumerate(results):
             message, finish = chat_message(res, job.plan, reasoning_on=self.cfg.reasoning_parser != "none",
                                            in_reasoning=job.in_reasoning)
-            choice: dict[str, Any] = {"index": i, "message": message, "finish_reason": finish, "logprobs": None}
+            choice: dict[str, Any] = {"index": i, "message": message, "finish_reason": finish,
+                                      "logprobs": None}
             if job.logprobs:
                 choice["logprobs"] = {"content": [chat_logprob_entry(lp, self.vocab) for lp in res.logprobs]}
             choices.append(choice)
-        return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": now(), "model": self.model_id,
-                "choices": choices, "usage": usage(results[0].prompt_tokens,
+        return {"id": new_id("chatcmpl"), "object": "chat.completion", "created": now(),
+                "model": self.model_id, "choices": choices, "usage": usage(results[0].prompt_tokens,
                                                    sum(r.completion_tokens for r in results)),
                 "system_fingerprint": None}
 
@@ -342,7 +344,8 @@ class Service:
             "model": self.model_id, "served_model_names": self.names, "source": self.loaded.source,
             "runner": self.runner.name, "device": str(self.loaded.device), "dtype": str(self.loaded.dtype),
             "max_model_len": self.max_len, "max_batch_size": self.cfg.max_batch_size,
-            "max_queue": self.cfg.max_queue, "running": self.engine.num_running, "waiting": self.engine.num_waiting,
+            "max_queue": self.cfg.max_queue, "running": self.engine.num_running,
+            "waiting": self.engine.num_waiting,
             "cache": self.cache.status(), "auth": "open" if self.auth.open else "api-keys",
             "engine_last_error": self.engine.last_error, "uptime_s": round(time.time() - self.started, 1),
         }

@@ -46,8 +46,8 @@ async def chat_stream(service: Any, job: Any, reqs: list[GenRequest]) -> AsyncIt
     buffered = bool(plan and (plan.active or plan.mode == "named"))
 
     def chunk(choices: list[dict[str, Any]], use: dict[str, int] | None = None) -> bytes:
-        obj: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-                               "choices": choices}
+        obj: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                               "model": model, "choices": choices}
         if use is not None:
             obj["usage"] = use
         return sse(obj)
@@ -80,9 +80,11 @@ async def chat_stream(service: Any, job: Any, reqs: list[GenRequest]) -> AsyncIt
                 if message.get("content"):
                     delta["content"] = message["content"]
                 if message.get("tool_calls"):
-                    delta["tool_calls"] = [{"index": k, **call} for k, call in enumerate(message["tool_calls"])]
+                    delta["tool_calls"] = [{"index": k, **call}
+                                           for k, call in enumerate(message["tool_calls"])]
                 yield chunk([{"index": i, "delta": delta,
-                              "logprobs": {"content": lps[i]} if job.logprobs else None, "finish_reason": None}])
+                              "logprobs": {"content": lps[i]} if job.logprobs else None,
+                              "finish_reason": None}])
                 yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": finish}])
             continue
         splitter = splitters[i]
@@ -99,7 +101,8 @@ async def chat_stream(service: Any, job: Any, reqs: list[GenRequest]) -> AsyncIt
         if content:
             delta["content"] = content
         if delta or entries:
-            yield chunk([{"index": i, "delta": delta, "logprobs": {"content": entries} if job.logprobs else None,
+            yield chunk([{"index": i, "delta": delta,
+                          "logprobs": {"content": entries} if job.logprobs else None,
                           "finish_reason": None}])
         if d.finish_reason:
             yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": d.finish_reason}])

@@ -56,15 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requirements", default=str(ROOT / "requirements.txt"))
     parser.add_argument("--strict", action="store_true", default=os.environ.get("AUDIT_STRICT") == "1",
                         help="fail when any package could not be audited")
-    parser.add_argument("--timeout", type=int, default=15, help="seconds per request to the vulnerability service")
+    parser.add_argument("--timeout", type=int, default=15,
+                        help="seconds per request to the vulnerability service")
     parser.add_argument("--budget", type=int, default=600, help="seconds for the whole audit")
     args = parser.parse_args(argv)
 
     pip_audit = Path(sys.executable).with_name("pip-audit")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "audit.json"
-        cmd = [str(pip_audit), "-r", args.requirements, "--no-deps", "--disable-pip", "-f", "json", "-o", str(out),
-               "--progress-spinner", "off", "--timeout", str(args.timeout)]
+        cmd = [str(pip_audit), "-r", args.requirements, "--no-deps", "--disable-pip", "-f", "json",
+               "-o", str(out), "--progress-spinner", "off", "--timeout", str(args.timeout)]
         for vuln_id in IGNORED:
             cmd += ["--ignore-vuln", vuln_id]
         try:

@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
         proc = subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         procs[name] = proc
-        threading.Thread(target=pump, args=(name, COLOURS[i % len(COLOURS)], proc.stdout), daemon=True).start()
+        threading.Thread(target=pump, args=(name, COLOURS[i % len(COLOURS)], proc.stdout),
+                         daemon=True).start()
         if name == "redis":
             deadline = time.monotonic() + 15
             while not redis_answers() and time.monotonic() < deadline:
@@ -110,7 +111,8 @@ def main(argv: list[str]) -> int:
         if "model" in procs and not wait_http(f"http://127.0.0.1:{model_port}/health", 300):
             print("the model service did not become ready; see its lines above")
         if "web" in procs and wait_http(f"http://127.0.0.1:{web_port}/healthz", 120):
-            print(f"\n  The suite is ready: http://127.0.0.1:{web_port}/   (Ctrl-C stops everything)\n", flush=True)
+            print(f"\n  The suite is ready: http://127.0.0.1:{web_port}/   (Ctrl-C stops everything)\n",
+                  flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
     while not stopping.is_set():

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def audit():
-    spec = importlib.util.spec_from_file_location("audit_dependencies", ROOT / "scripts" / "audit_dependencies.py")
+    spec = importlib.util.spec_from_file_location("audit_dependencies",
+                                                  ROOT / "scripts" / "audit_dependencies.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -34,7 +35,8 @@ def test_summarise_counts_audited_skipped_and_vulnerable(audit):
     report = {"dependencies": [
         {"name": "django", "version": "5.2.19", "vulns": [VULN]},
         {"name": "celery", "version": "5.5.3", "vulns": []},
-        {"name": "torch", "skip_reason": "Dependency not found on PyPI and could not be audited: torch (2.13.0)"},
+        {"name": "torch",
+         "skip_reason": "Dependency not found on PyPI and could not be audited: torch (2.13.0)"},
     ]}
     vulns, skipped, audited = audit.summarise(report)
     assert audited == 2
@@ -43,7 +45,8 @@ def test_summarise_counts_audited_skipped_and_vulnerable(audit):
 
 
 def test_a_known_vulnerability_fails(audit, monkeypatch, capsys):
-    _fake_pip_audit(monkeypatch, audit, {"dependencies": [{"name": "django", "version": "5.2.19", "vulns": [VULN]}]},
+    _fake_pip_audit(monkeypatch, audit,
+                    {"dependencies": [{"name": "django", "version": "5.2.19", "vulns": [VULN]}]},
                     returncode=1)
     assert audit.main([]) == 1
     out = capsys.readouterr().out
@@ -62,7 +65,8 @@ def test_everything_skipped_is_said_plainly_and_fails_only_when_strict(audit, mo
 
 def test_unreachable_service_is_not_a_crash_but_not_a_pass_either(audit, monkeypatch, capsys):
     _fake_pip_audit(monkeypatch, audit, None, returncode=1,
-                    stderr="requests.exceptions.ConnectionError: HTTPSConnectionPool(host='pypi.org', port=443): "
+                    stderr="requests.exceptions.ConnectionError: "
+                           "HTTPSConnectionPool(host='pypi.org', port=443): "
                            "Max retries exceeded")
     assert audit.main([]) == 0
     assert "NOT AUDITED" in capsys.readouterr().out

@@ -14,6 +14,6 @@ def test_ruff_clean():
 
 
 def test_no_module_shadows_the_standard_library():
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "A005", "--preview", "."],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "A005",
+                           "--preview", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -52,7 +52,8 @@ class Recorder:
                 self.error_samples.append(f"{kind}: {detail[:300]}")
 
 
-def client_loop(base: str, token: str, deadline: float, poll_interval: float, rec: Recorder, index: int) -> None:
+def client_loop(base: str, token: str, deadline: float, poll_interval: float, rec: Recorder,
+                index: int) -> None:
     http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     n = 0
     try:
@@ -60,8 +61,8 @@ def client_loop(base: str, token: str, deadline: float, poll_interval: float, re
             n += 1
             started = time.monotonic()
             try:
-                response = http.post("/api/v1/diagnostics/", json={"prompt": f"load {index}-{n}", "delay_seconds": 0,
-                                                                  "use_model": False})
+                response = http.post("/api/v1/diagnostics/", json={"prompt": f"load {index}-{n}",
+                                                                  "delay_seconds": 0, "use_model": False})
             except httpx.HTTPError as exc:
                 rec.error("submit_exception", f"{type(exc).__name__}: {exc}")
                 continue
@@ -138,14 +139,16 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dir = ROOT / "var" / "bench-load" / time.strftime("%Y%m%d-%H%M%S")
     # All 50 clients share one token here, so the per-caller submission limit (API_SUBMIT_RATE) is off:
-    # this measures the platform's capacity, not the limit (tested in platform/core/tests/test_api_throttle.py).
-    stack = Stack(run_dir, database_url=args.database_url, extra_env={"DEBUG": "false", "API_SUBMIT_RATE": "off"})
+    # this measures the platform's capacity, not the limit (tested in
+    # platform/core/tests/test_api_throttle.py).
+    stack = Stack(run_dir, database_url=args.database_url,
+                  extra_env={"DEBUG": "false", "API_SUBMIT_RATE": "off"})
     t0 = time.monotonic()
     token = stack.prepare(roles="admin", username="load-bench")
     base = stack.start_web("gunicorn", workers=args.web_workers, threads=args.web_threads)
     stack.start_worker(queues=QUEUES, concurrency=args.worker_concurrency)
-    print(f"stack up in {time.monotonic() - t0:.0f}s ({stack.env['DATABASE_URL'].split(':')[0]}, logs in {run_dir})",
-          flush=True)
+    print(f"stack up in {time.monotonic() - t0:.0f}s ({stack.env['DATABASE_URL'].split(':')[0]}, "
+          f"logs in {run_dir})", flush=True)
 
     # Warm up (gunicorn imports views lazily per process): not measured.
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as warm:
@@ -172,17 +175,20 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "clients": args.clients, "duration_s": round(wall, 1),
         "database": stack.env["DATABASE_URL"].split(":")[0],
-        "web": f"gunicorn {args.web_workers}x{args.web_threads} threads", "worker_concurrency": args.worker_concurrency,
+        "web": f"gunicorn {args.web_workers}x{args.web_threads} threads",
+        "worker_concurrency": args.worker_concurrency,
         "errors": sum(rec.errors.values()), "error_kinds": dict(rec.errors),
         "jobs_submitted": len(rec.submitted), "jobs_succeeded": rec.statuses.get("succeeded", 0),
         "requests": requests, "requests_per_s": round(requests / wall, 1),
         "jobs_per_s": round(len(rec.submitted) / wall, 2),
         "submit_ms": {"p50": ms(rec.submit, 50), "p95": ms(rec.submit, 95), "p99": ms(rec.submit, 99),
                       "max": ms(rec.submit, 100)},
-        "poll_ms": {"p50": ms(rec.poll, 50), "p95": ms(rec.poll, 95), "p99": ms(rec.poll, 99), "max": ms(rec.poll, 100)},
+        "poll_ms": {"p50": ms(rec.poll, 50), "p95": ms(rec.poll, 95), "p99": ms(rec.poll, 99),
+                    "max": ms(rec.poll, 100)},
         "submit_to_done_s": {"p50": round(percentile(rec.done_latency, 50), 2),
                              "p95": round(percentile(rec.done_latency, 95), 2),
-                             "mean": round(statistics.fmean(rec.done_latency), 2) if rec.done_latency else None},
+                             "mean": (round(statistics.fmean(rec.done_latency), 2)
+                                      if rec.done_latency else None)},
         "processes_alive_at_end": alive,
     }
     print(f"\n{args.clients} clients for {wall:.0f}s against {base}")
@@ -193,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  poll latency ms:   {figures['poll_ms']}")
     print(f"  submit-to-done s:  {figures['submit_to_done_s']}")
     print(json.dumps(figures))
-    ok = not figures["errors"] and all(alive.values()) and figures["jobs_succeeded"] == figures["jobs_submitted"]
+    ok = (not figures["errors"] and all(alive.values())
+          and figures["jobs_succeeded"] == figures["jobs_submitted"])
     return 0 if ok else 1
 
 

@@ -137,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         if health.status_code != 200:
             failures.append(f"/health answered {health.status_code} after the overload")
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
-        match = re.search(r"^model_service:requests_rejected(?:_total)?(?:\{[^}]*\})? ([0-9.e+]+)$", metrics, re.M)
+        match = re.search(r"^model_service:requests_rejected(?:_total)?(?:\{[^}]*\})? ([0-9.e+]+)$",
+                          metrics, re.M)
         metric_rejected = int(float(match.group(1))) if match else None
         if metric_rejected is not None and metric_rejected != len(rejected):
-            failures.append(f"metric requests_rejected={metric_rejected} but clients saw {len(rejected)} 503s")
+            failures.append(f"metric requests_rejected={metric_rejected} "
+                            f"but clients saw {len(rejected)} 503s")
         ok_latency = [r[3] for r in results if r[0] == 200]
         rej_latency = [r[3] for r in results if r[0] == 503]
         retry_after_values = Counter(r[1] for r in rejected)
@@ -153,18 +155,20 @@ def main(argv: list[str] | None = None) -> int:
         "rejected_share": round(len(rejected) / max(1, len(results)), 3),
         "retry_after_values": dict(retry_after_values), "connection_errors": len(exceptions),
         "metric_requests_rejected": metric_rejected,
-        "ok_latency_s": {"p50": round(percentile(ok_latency, 50), 2), "p95": round(percentile(ok_latency, 95), 2)},
+        "ok_latency_s": {"p50": round(percentile(ok_latency, 50), 2),
+                         "p95": round(percentile(ok_latency, 95), 2)},
         "rejection_latency_ms": {"p50": round(1000 * percentile(rej_latency, 50), 1),
                                  "p95": round(1000 * percentile(rej_latency, 95), 1)},
         "unloaded_request_s": round(single_s, 2),
         "recovered_after_s": None if recovered is None else round(recovered, 2),
         "failures": failures,
     }
-    print(f"\n{clients} clients ({args.factor}x --max-queue {args.max_queue}, --max-batch-size {args.max_batch_size}) "
-          f"for {overload_s:.0f}s")
+    print(f"\n{clients} clients ({args.factor}x --max-queue {args.max_queue}, "
+          f"--max-batch-size {args.max_batch_size}) for {overload_s:.0f}s")
     print(f"  answers: {dict(statuses)}; Retry-After values: {dict(retry_after_values)}; "
           f"connection errors: {len(exceptions)}")
-    print(f"  200 latency p50/p95: {figures['ok_latency_s']} s; 503 latency p50/p95: {figures['rejection_latency_ms']} ms")
+    print(f"  200 latency p50/p95: {figures['ok_latency_s']} s; "
+          f"503 latency p50/p95: {figures['rejection_latency_ms']} ms")
     print(f"  recovery: a normal request succeeded {figures['recovered_after_s']} s after the overload; "
           f"metric requests_rejected={metric_rejected}")
     print("  PASS" if not failures else f"  FAIL: {failures}")

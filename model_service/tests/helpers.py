@@ -55,14 +55,16 @@ def start_server(tmp: Path, extra: list[str] | None = None, env_extra: dict[str,
            "--max-batch-size", str(MAX_BATCH), "--max-queue", str(MAX_QUEUE), "--api-keys-file", str(keys),
            "--chat-template", str(HERE / "think_template.jinja"), "--cache-ttl", "300",
            "--cache-prefix", f"model_service:test:{uuid.uuid4().hex[:8]}:",
-           "--served-model-name", "SmolLM2-135M-Instruct", "--served-model-name", "deepseek-r1", *(extra or [])]
+           "--served-model-name", "SmolLM2-135M-Instruct", "--served-model-name", "deepseek-r1",
+           *(extra or [])]
     log_file = open(log_path, "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"model service exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            raise RuntimeError(f"model service exited with {proc.returncode}:\n"
+                               f"{log_path.read_text()[-3000:]}")
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
                 return Server(url=url, proc=proc, log_path=log_path)
@@ -100,7 +102,8 @@ def metric_value(text: str, name: str) -> float:
     return total
 
 
-def post_many(server: Server, path: str, bodies: list[dict], headers: dict | None = None) -> list[httpx.Response]:
+def post_many(server: Server, path: str, bodies: list[dict],
+              headers: dict | None = None) -> list[httpx.Response]:
     """POST several bodies at once (concurrently) and return the responses in order."""
     hdrs = {"Authorization": f"Bearer {API_KEY}", **(headers or {})}
 

@@ -41,7 +41,8 @@ def test_reference_guide_rest_example_unchanged(server):
     assert body["object"] == "text_completion"
     assert body["model"] == "SmolLM2-135M-Instruct"
     assert body["usage"]["completion_tokens"] <= 12
-    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert (body["usage"]["total_tokens"]
+            == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"])
 
 
 def test_chat_completion_shape_and_alias_model(client):
@@ -60,18 +61,21 @@ def test_official_openai_client(server):
     oa = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
     models = oa.models.list()
     assert "SmolLM2-135M-Instruct" in [m.id for m in models.data]
-    chat = oa.chat.completions.create(model="SmolLM2-135M-Instruct", messages=[{"role": "user", "content": "Hi"}],
+    chat = oa.chat.completions.create(model="SmolLM2-135M-Instruct",
+                                      messages=[{"role": "user", "content": "Hi"}],
                                       max_tokens=5, temperature=0)
     assert chat.choices[0].message.content is not None
     assert chat.usage.completion_tokens <= 5
-    comp = oa.completions.create(model="SmolLM2-135M-Instruct", prompt="The sky is", max_tokens=4, temperature=0)
+    comp = oa.completions.create(model="SmolLM2-135M-Instruct", prompt="The sky is", max_tokens=4,
+                                 temperature=0)
     assert comp.choices[0].text
     pieces = [c.choices[0].delta.content or "" for c in oa.chat.completions.create(
-        model="SmolLM2-135M-Instruct", messages=[{"role": "user", "content": "Hi"}], max_tokens=5, temperature=0,
-        stream=True) if c.choices]
+        model="SmolLM2-135M-Instruct", messages=[{"role": "user", "content": "Hi"}], max_tokens=5,
+        temperature=0, stream=True) if c.choices]
     assert "".join(pieces) == chat.choices[0].message.content
     try:
-        oa.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}], max_tokens=2)
+        oa.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}],
+                                   max_tokens=2)
         raise AssertionError("unknown model accepted")
     except openai.BadRequestError as exc:
         assert "no-such-model" in str(exc)

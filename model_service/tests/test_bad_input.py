@@ -25,9 +25,11 @@ CASES = [
     ("max-tokens-negative", "/v1/chat/completions", chat_body("x", max_tokens=-3), ["max_tokens"]),
     ("temperature-out-of-range", "/v1/chat/completions", chat_body("x", temperature=7), ["temperature"]),
     ("empty-messages", "/v1/chat/completions", {"messages": [], "max_tokens": 2}, ["messages"]),
-    ("unknown-role", "/v1/chat/completions", {"messages": [{"role": "wizard", "content": "x"}]}, ["role", "wizard"]),
+    ("unknown-role", "/v1/chat/completions", {"messages": [{"role": "wizard", "content": "x"}]},
+     ["role", "wizard"]),
     ("schema-invalid", "/v1/chat/completions",
-     chat_body("x", response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "strin"}}}),
+     chat_body("x", response_format={"type": "json_schema",
+                                     "json_schema": {"name": "s", "schema": {"type": "strin"}}}),
      ["schema"]),
     ("schema-cannot-compile", "/v1/chat/completions",
      chat_body("x", response_format={"type": "json_schema", "json_schema": {
@@ -49,7 +51,8 @@ CASES = [
     ("n-zero", "/v1/completions", {"prompt": "x", "max_tokens": 2, "n": 0}, ["n"]),
     ("invalid-token-ids", "/v1/completions", {"prompt": [1, 99999999], "max_tokens": 2}, ["token"]),
     ("image-part", "/v1/chat/completions",
-     {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, ["text"]),
+     {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+     ["text"]),
 ]
 
 
@@ -67,8 +70,8 @@ def test_bad_input_is_400_naming_the_problem(client, name, path, body, words):
 
 def test_server_still_serves_after_bad_inputs(client):
     for _, path, body, _ in CASES[:6]:
-        client.post(path, content=body if isinstance(body, bytes) else None, json=None if isinstance(body, bytes)
-                    else body)
+        client.post(path, content=body if isinstance(body, bytes) else None,
+                    json=None if isinstance(body, bytes) else body)
     r = client.post("/v1/chat/completions", json=chat_body("Hello", max_tokens=3))
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["content"] is not None

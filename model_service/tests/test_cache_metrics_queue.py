@@ -22,12 +22,14 @@ def test_cache_miss_then_hit_and_opt_out(client):
     assert second.json()["id"] != first.json()["id"]
     bypass = client.post("/v1/chat/completions", json=body, headers={"Cache-Control": "no-cache"})
     assert bypass.headers["x-cache"] == "bypass"
-    other = client.post("/v1/chat/completions", json={**body, "max_tokens": 5})  # any parameter changes the key
+    # any parameter changes the key
+    other = client.post("/v1/chat/completions", json={**body, "max_tokens": 5})
     assert other.headers["x-cache"] == "miss"
     sampled = client.post("/v1/chat/completions", json={**body, "temperature": 0.8})  # not deterministic
     assert sampled.headers["x-cache"] == "bypass"
     m1 = client.get("/metrics").text
-    assert metric_value(m1, "model_service:cache_hits_total") - metric_value(m0, "model_service:cache_hits_total") == 1
+    assert metric_value(m1, "model_service:cache_hits_total") - metric_value(
+        m0, "model_service:cache_hits_total") == 1
     assert metric_value(m1, "model_service:cache_misses_total") - metric_value(
         m0, "model_service:cache_misses_total") == 2
 
@@ -38,8 +40,9 @@ def test_metric_names(client):
     for name in ("vllm:time_to_first_token_seconds_bucket", "vllm:e2e_request_latency_seconds_bucket",
                  "vllm:inter_token_latency_seconds_bucket", "vllm:num_requests_running",
                  "vllm:num_requests_waiting", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
-                 "vllm:request_success_total", "model_service:batch_size_bucket", "model_service:cache_hits_total",
-                 "model_service:cache_misses_total", "model_service:requests_rejected_total",
+                 "vllm:request_success_total", "model_service:batch_size_bucket",
+                 "model_service:cache_hits_total", "model_service:cache_misses_total",
+                 "model_service:requests_rejected_total",
                  "model_service:kv_cache_bytes"):
         assert name in text, name
     assert metric_value(text, "vllm:generation_tokens_total") > 0

@@ -9,8 +9,8 @@ from model_service.tests.helpers import ROOT, free_port
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "model_service", "--port", str(free_port()), *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "model_service", "--port", str(free_port()), *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_bad_start_options_are_clear_errors(tmp_path):

@@ -15,7 +15,8 @@ from model_service.loader import load_model
 from model_service.metrics import Metrics
 from model_service.sampling import SamplingParams
 
-PROMPTS = ["Hello there, how are you doing today?", "1 2 3 4", "Explain photosynthesis to a child in simple words."]
+PROMPTS = ["Hello there, how are you doing today?", "1 2 3 4",
+           "Explain photosynthesis to a child in simple words."]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,8 @@ def test_continuous_batching_matches_single_requests_on_both_runners(loaded):
     reqs = [(tok.encode(p), SamplingParams(max_tokens=n, temperature=0.0, ignore_eos=True), None)
             for p, n in zip(PROMPTS + PROMPTS[:2], [6, 9, 4, 7, 5], strict=True)]
     batched = _run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), reqs)
-    single = [_run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), [r])[0] for r in reqs[:3]]
+    single = [_run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), [r])[0]
+              for r in reqs[:3]]
     hf = _run_engine(loaded, HFRunner(loaded.model, max_batch=4, max_len=512), reqs[:3])
     assert [b[0] for b in batched[:3]] == [s[0] for s in single] == [h[0] for h in hf]
     assert all(b[1] == "length" for b in batched)

@@ -30,8 +30,10 @@ def test_stop_string_cuts_the_text(client):
 
 def test_seed_makes_sampling_reproducible(client):
     body = chat_body("Tell me a story about a cat.", max_tokens=12, temperature=1.0, seed=1234)
-    a = client.post("/v1/chat/completions", json=body, headers=NO_CACHE).json()["choices"][0]["message"]["content"]
-    b = client.post("/v1/chat/completions", json=body, headers=NO_CACHE).json()["choices"][0]["message"]["content"]
+    a = client.post("/v1/chat/completions", json=body,
+                    headers=NO_CACHE).json()["choices"][0]["message"]["content"]
+    b = client.post("/v1/chat/completions", json=body,
+                    headers=NO_CACHE).json()["choices"][0]["message"]["content"]
     assert a == b
     others = {client.post("/v1/chat/completions", json={**body, "seed": s}, headers=NO_CACHE)
               .json()["choices"][0]["message"]["content"] for s in (1, 2, 3)}
@@ -61,7 +63,8 @@ def test_completion_logprobs_legacy_shape(client):
     lp = r.json()["choices"][0]["logprobs"]
     assert set(lp) == {"tokens", "token_logprobs", "top_logprobs", "text_offset"}
     n = r.json()["usage"]["completion_tokens"]
-    assert len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) == len(lp["text_offset"]) == n
+    assert (len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"])
+            == len(lp["text_offset"]) == n)
     assert lp["text_offset"][0] == 0
     assert all(2 <= len(d) <= 3 and max(d.values()) <= 0 for d in lp["top_logprobs"])
 
@@ -71,7 +74,8 @@ def test_constrained_logprobs_are_over_allowed_tokens(client):
               "required": ["risk_level"]}
     r = client.post("/v1/chat/completions", json=chat_body(
         "Risk level of a stable borrower?", max_tokens=12, logprobs=True, top_logprobs=5,
-        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema, "strict": True}}))
+        response_format={"type": "json_schema",
+                         "json_schema": {"name": "r", "schema": schema, "strict": True}}))
     content = r.json()["choices"][0]["logprobs"]["content"]
     digit = [c for c in content if c["token"].strip() in {"1", "2", "3"}]
     assert digit, content

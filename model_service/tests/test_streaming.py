@@ -33,7 +33,8 @@ def test_chat_stream_matches_non_stream(client):
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == whole["message"]["content"]
-    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks
+                if c["choices"] and c["choices"][0]["finish_reason"]]
     assert finishes == [whole["finish_reason"]]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] <= 6
 

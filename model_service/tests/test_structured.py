@@ -78,8 +78,8 @@ schemas = objects(st.one_of(leaves, arrays, objects(leaves)))
 @given(batch=st.lists(st.tuples(schemas, st.sampled_from([0.0, 0.9]), st.integers(0, 1000)), min_size=4,
                       max_size=4))
 def test_property_schema_answers_always_validate(server, batch):
-    bodies = [chat_body(f"Fill in this JSON form: {json.dumps(schema)}", max_tokens=200, temperature=temp, seed=seed,
-                        response_format=_schema_format(schema)) for schema, temp, seed in batch]
+    bodies = [chat_body(f"Fill in this JSON form: {json.dumps(schema)}", max_tokens=200, temperature=temp,
+                        seed=seed, response_format=_schema_format(schema)) for schema, temp, seed in batch]
     responses = post_many(server, "/v1/chat/completions", bodies, headers={"Cache-Control": "no-cache"})
     for (schema, _, _), r in zip(batch, responses, strict=True):
         assert r.status_code == 200, r.text

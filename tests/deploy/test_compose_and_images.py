@@ -63,12 +63,14 @@ def test_every_service_builds_or_pulls_an_image_that_exists(compose):
             continue
         dockerfile = _dockerfile(svc)
         assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
-        assert (DEPLOY / svc["build"]["context"]).resolve() == ROOT, f"{name}: build context is not the repository"
+        assert (DEPLOY / svc["build"]["context"]).resolve() == ROOT, (
+            f"{name}: build context is not the repository")
         for base in _from_images(dockerfile):
             if base.startswith("suite-"):
                 # FROM one of our own images: compose must build that one first and hand it over.
                 contexts = svc["build"].get("additional_contexts") or {}
-                assert contexts.get(base, "").startswith("service:"), f"{name}: FROM {base} without additional_contexts"
+                assert contexts.get(base, "").startswith("service:"), (
+                    f"{name}: FROM {base} without additional_contexts")
                 provider = contexts[base].split(":", 1)[1]
                 assert services[provider].get("image") == base and "build" in services[provider], (name, base)
     assert {"suite-web", "suite-worker", "suite-beat", "suite-model"} <= set(built)
@@ -80,7 +82,8 @@ def test_dockerfile_copies_exist_and_the_context_keeps_state_out():
             if line.startswith("COPY ") and "--from" not in line:
                 sources = shlex.split(line)[1:-1]
                 for src in sources:
-                    assert src == "." or (ROOT / src).exists(), f"{dockerfile.name}: COPY {src} does not exist"
+                    assert src == "." or (ROOT / src).exists(), (
+                        f"{dockerfile.name}: COPY {src} does not exist")
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     # the dev database, uploaded reports and DICOM files, the dev secret key, virtualenvs, history
@@ -95,7 +98,8 @@ def test_workers_serve_every_queue_and_one_beat_runs(compose):
     for svc in services.values():
         if svc.get("image") == "suite-worker":
             served |= set(svc["environment"]["QUEUES"].split(","))
-    assert served == set(settings.CELERY_QUEUES_ALL), f"queues nobody serves: {set(settings.CELERY_QUEUES_ALL) - served}"
+    assert served == set(settings.CELERY_QUEUES_ALL), (
+        f"queues nobody serves: {set(settings.CELERY_QUEUES_ALL) - served}")
     assert [n for n, s in services.items() if s.get("image") == "suite-beat"] == ["beat"]
     worker_cmd = (DEPLOY / "Dockerfile.worker").read_text()
     assert "-Q $QUEUES" in worker_cmd and "--prefetch-multiplier 1" in worker_cmd
@@ -103,7 +107,8 @@ def test_workers_serve_every_queue_and_one_beat_runs(compose):
 
 def test_app_environment_names_are_the_ones_the_settings_read(compose):
     source = "".join(p.read_text() for p in (ROOT / "platform" / "config").glob("*.py"))
-    read = set(re.findall(r"""env_\w+\(\s*["'](\w+)["']""", source)) | set(re.findall(r"""environ(?:\.get)?\(\s*["'](\w+)["']""", source))
+    read = (set(re.findall(r"""env_\w+\(\s*["'](\w+)["']""", source))
+            | set(re.findall(r"""environ(?:\.get)?\(\s*["'](\w+)["']""", source)))
     app_env = compose["x-app-env"]
     unknown = sorted(name for name in app_env if name not in read)
     assert not unknown, f"compose sets variables the settings never read: {unknown}"
@@ -179,9 +184,10 @@ def test_web_image_build_steps_run_under_production_settings(tmp_path):
                 key, _, value = words.pop(0).partition("=")
                 inline[key] = value
             assert words[:2] == ["python", "manage.py"], part
-            env = {**_clean_env(tmp_path), **image_env, **exported, **inline, "VAR_DIR": str(tmp_path / "var")}
-            proc = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=300, check=False)
+            env = {**_clean_env(tmp_path), **image_env, **exported, **inline,
+                   "VAR_DIR": str(tmp_path / "var")}
+            proc = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=300, check=False)
             assert proc.returncode == 0, f"{part}\n{proc.stderr[-3000:]}"
             steps += 1
         exported.clear()
@@ -192,7 +198,7 @@ def test_web_image_build_steps_run_under_production_settings(tmp_path):
 
 def test_check_deploy_is_clean_with_the_compose_environment(compose, tmp_path):
     env = {**_clean_env(tmp_path), **{k: _substitute(v) for k, v in compose["x-app-env"].items()}}
-    proc = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "no issues" in proc.stdout

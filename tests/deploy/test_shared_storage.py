@@ -34,8 +34,8 @@ def s3_server(tmp_path_factory):
 
     port = free_port()
     log = tmp_path_factory.mktemp("s3") / "moto.log"
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def up():
@@ -105,8 +105,9 @@ def test_uploads_cross_hosts_only_through_the_bucket(s3_server, worker_factory, 
                        activate=True, note="s3 test")
     frame = cmapss.load_fd001_labelled()
     train = frame[frame["machine_id"].astype(int).isin(TRAIN_ENGINES[:10])].drop(columns=["rul_capped"])
-    mfg_services.failure_model_register(model=fm.train_failure_model(train, horizon=30, seed=0), name="s3 test",
-                                        training_source="train_FD001 engines 1-10", activate=True)
+    mfg_services.failure_model_register(model=fm.train_failure_model(train, horizon=30, seed=0),
+                                        name="s3 test", training_source="train_FD001 engines 1-10",
+                                        activate=True)
 
     user = make_user("s3_admin", "admin")
     api = api_client_for(user)
@@ -119,8 +120,9 @@ def test_uploads_cross_hosts_only_through_the_bucket(s3_server, worker_factory, 
     assert response.status_code == 202, response.content
     finance = response.json()
     # medical: one CT slice
-    response = api.post("/api/v1/medical/studies/", {"files": [SimpleUploadedFile("ct.dcm", file_bytes("CT_small.dcm"))],
-                                                     "indication": "cough"}, format="multipart")
+    response = api.post("/api/v1/medical/studies/",
+                        {"files": [SimpleUploadedFile("ct.dcm", file_bytes("CT_small.dcm"))],
+                         "indication": "cough"}, format="multipart")
     assert response.status_code == 202, response.content
     medical = response.json()
     # manufacturing: two engines' sensor history, C-MAPSS format
@@ -139,7 +141,8 @@ def test_uploads_cross_hosts_only_through_the_bucket(s3_server, worker_factory, 
     assert body["progress"]["done"] == 2 and body["progress"]["failed"] == 0, body
 
     # the web host renders a DICOM frame the worker stored (it can only have come from the bucket)
-    instance = Instance.objects.filter(study=Study.objects.get(pk=study["id"]), status=Instance.Status.OK).first()
+    instance = Instance.objects.filter(study=Study.objects.get(pk=study["id"]),
+                                       status=Instance.Status.OK).first()
     assert instance is not None and not os.path.isabs(instance.file.name)
     client.force_login(user)
     png = client.get(f"/medical/instances/{instance.pk}/image.png")
@@ -148,6 +151,7 @@ def test_uploads_cross_hosts_only_through_the_bucket(s3_server, worker_factory, 
     keys = _bucket_keys(s3)
     assert any("/finance/" in k and k.endswith("/s3.csv") for k in keys), keys  # stored by the web host
     assert any("/manufacturing/" in k and k.endswith("/fd001.txt") for k in keys), keys
-    assert any(k.startswith("medical/studies/") and k.endswith(".dcm") for k in keys), keys  # stored by the worker
+    # stored by the worker
+    assert any(k.startswith("medical/studies/") and k.endswith(".dcm") for k in keys), keys
     assert any(k.startswith("manufacturing/models/") for k in keys), keys  # the signed model artifact
     assert _files_under(web_media) == [] and _files_under(worker_media) == []

@@ -16,8 +16,8 @@ from .conftest import record_figures
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-FAST = {"JOB_SOFT_TIME_LIMIT": "8", "JOB_TIME_LIMIT": "10", "JOB_LEASE_SECONDS": "12", "JOB_MAX_ATTEMPTS": "5",
-        "LLM_ENABLED": "false"}
+FAST = {"JOB_SOFT_TIME_LIMIT": "8", "JOB_TIME_LIMIT": "10", "JOB_LEASE_SECONDS": "12",
+        "JOB_MAX_ATTEMPTS": "5", "LLM_ENABLED": "false"}
 TERMINAL = ("succeeded", "failed", "needs_review")
 
 
@@ -47,7 +47,8 @@ def test_database_connection_drop_mid_job_then_recovery(worker_factory, make_use
     # connection dropped between jobs is never used again; what matters is a drop in the middle of one.
     # The job writes its progress every 0.5 s: drop its connection half way.
     job = services.diagnostic_job_create(owner=user, delay_seconds=4, use_model=False)
-    wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).progress > 0, timeout=60, message="the job to start")
+    wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).progress > 0, timeout=60,
+             message="the job to start")
     with connection.cursor() as cursor:
         dropped = _terminate_other_backends(cursor)
     dropped_at = time.monotonic()
@@ -76,7 +77,8 @@ def test_database_connection_drop_mid_job_then_recovery(worker_factory, make_use
     # The worker survived and new work succeeds.
     assert worker.proc.poll() is None
     after = services.diagnostic_job_create(owner=user, use_model=False)
-    wait_for(lambda: DiagnosticJob.objects.get(pk=after.pk).status in TERMINAL, timeout=60, message="a new job")
+    wait_for(lambda: DiagnosticJob.objects.get(pk=after.pk).status in TERMINAL, timeout=60,
+             message="a new job")
     assert DiagnosticJob.objects.get(pk=after.pk).status == "succeeded"
 
     record_figures("database_drop", {

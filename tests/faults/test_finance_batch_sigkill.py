@@ -103,7 +103,8 @@ def test_sigkill_worker_mid_batch_loses_nothing(worker_factory, make_user, credi
     assert len(jobs) == ROWS and all(j.status in DONE for j in jobs), {j.status for j in jobs}
     twice, attempts_total, abandoned = [], 0, 0
     for job in jobs:
-        outcomes = list(JobAttempt.objects.filter(job_id=job.pk).order_by("number").values_list("outcome", flat=True))
+        outcomes = list(JobAttempt.objects.filter(job_id=job.pk).order_by("number")
+                        .values_list("outcome", flat=True))
         attempts_total += len(outcomes)
         abandoned += outcomes.count("abandoned") + outcomes.count("running")
         finished = [o for o in outcomes if o in DONE]

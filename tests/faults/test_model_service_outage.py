@@ -65,7 +65,8 @@ def test_model_service_outage_jobs_wait_then_all_succeed_once(own_model_service,
     settings.LLM_ENABLED = True
     model_client._clients.clear()
 
-    worker = worker_factory(env=dict(WORKER_ENV, MODEL_SERVICE_URL=service.url, MODEL_SERVICE_API_KEY=TEST_MODEL_KEY),
+    worker = worker_factory(env=dict(WORKER_ENV, MODEL_SERVICE_URL=service.url,
+                                     MODEL_SERVICE_API_KEY=TEST_MODEL_KEY),
                             concurrency=2, name="outage").start()
     user = make_user("ops", "admin")
     api = api_client_for(user)
@@ -86,7 +87,8 @@ def test_model_service_outage_jobs_wait_then_all_succeed_once(own_model_service,
     jobs = DiagnosticJob.objects.filter(pk__in=ids)
 
     # Stop the service in the middle of the batch: some done, most still to do.
-    wait_for(lambda: jobs.filter(status="succeeded").count() >= 2, timeout=120, message="the first jobs to succeed")
+    wait_for(lambda: jobs.filter(status="succeeded").count() >= 2, timeout=120,
+             message="the first jobs to succeed")
     service.stop()
     outage_started = time.monotonic()
     time.sleep(1)  # a result the service sent just before it stopped may still be being stored
@@ -115,8 +117,8 @@ def test_model_service_outage_jobs_wait_then_all_succeed_once(own_model_service,
     wait_for(lambda: JobAttempt.objects.filter(job_id__in=ids, outcome="retry").exists(), timeout=20,
              message="a retry to be recorded")
     while time.monotonic() - outage_started < OUTAGE_SECONDS:
-        assert not jobs.filter(status="failed").exists(), list(jobs.filter(status="failed").values("error_code",
-                                                                                                  "error_message"))
+        assert not jobs.filter(status="failed").exists(), list(
+            jobs.filter(status="failed").values("error_code", "error_message"))
         time.sleep(1)
     still_waiting = jobs.exclude(status__in=TERMINAL).count()
     assert still_waiting == waiting_at_stop, "a job finished while the model service was down"
@@ -151,14 +153,16 @@ def test_model_service_outage_jobs_wait_then_all_succeed_once(own_model_service,
     assert retried >= 1
     all_attempts = JobAttempt.objects.filter(job_id__in=ids)
     codes = sorted(set(all_attempts.filter(outcome="retry").values_list("error_code", flat=True)))
-    assert set(codes) <= {"model_service_unavailable", "model_service_circuit_open", "model_service_timeout"}, codes
+    assert set(codes) <= {"model_service_unavailable", "model_service_circuit_open",
+                          "model_service_timeout"}, codes
     # Nothing runs twice after the fact: a late duplicate delivery finds the job done.
     time.sleep(2)
     assert JobAttempt.objects.filter(job_id__in=ids).count() == all_attempts.count()
     assert worker.proc.poll() is None
 
     record_figures("model_service_outage", {
-        "jobs": N_JOBS, "waiting_at_stop": waiting_at_stop, "service_down_s": outage_s, "restart_load_s": restart_s,
+        "jobs": N_JOBS, "waiting_at_stop": waiting_at_stop, "service_down_s": outage_s,
+        "restart_load_s": restart_s,
         "banner_shown_after_s": banner_after_s, "jobs_retried": retried,
         "retry_attempts": all_attempts.filter(outcome="retry").count(),
         "circuit_open_attempts": all_attempts.filter(error_code="model_service_circuit_open").count(),

@@ -18,7 +18,8 @@ TERMINAL = ("succeeded", "failed", "needs_review")
 FAST = {"LLM_ENABLED": "false"}
 
 
-def test_jobs_run_on_the_worker_of_their_queue(worker_factory, make_user, credit_model, german_rows, settings):
+def test_jobs_run_on_the_worker_of_their_queue(worker_factory, make_user, credit_model, german_rows,
+                                               settings):
     from apps.finance.models import Assessment
     from apps.finance.services import assessment_create
     from core import services
@@ -31,8 +32,9 @@ def test_jobs_run_on_the_worker_of_their_queue(worker_factory, make_user, credit
     other_worker.start()
 
     user = make_user("router", "admin")
-    assessments = [assessment_create(owner=user, applicant=applicant_of(german_rows[i]), application_id=f"RQ-{i}",
-                                     source=Assessment.Source.API) for i in range(3)]
+    assessments = [assessment_create(owner=user, applicant=applicant_of(german_rows[i]),
+                                     application_id=f"RQ-{i}", source=Assessment.Source.API)
+                   for i in range(3)]
     diagnostics = [services.diagnostic_job_create(owner=user, use_model=False) for _ in range(3)]
 
     def all_done():

@@ -61,7 +61,8 @@ def test_redis_killed_mid_batch_nothing_lost(processes, worker_factory, make_use
 
     ids = [submit(i)[0] for i in range(N_JOBS)]
     jobs = DiagnosticJob.objects.filter(pk__in=ids)
-    wait_for(lambda: jobs.filter(status="succeeded").count() >= 4, timeout=60, message="the first jobs to succeed")
+    wait_for(lambda: jobs.filter(status="succeeded").count() >= 4, timeout=60,
+             message="the first jobs to succeed")
 
     # Kill Redis: the queued messages and those the worker holds unacknowledged are gone.
     redis.kill()

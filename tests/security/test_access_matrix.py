@@ -39,7 +39,8 @@ def app_urls():
     for route, _pattern in _walk(get_resolver().url_patterns):
         path = _concrete(route)
         for app in APPS:
-            if path.startswith((f"/{app}/", f"/api/v1/{app}/")) or (app == "medical" and path.startswith("/dicomweb/")):
+            if (path.startswith((f"/{app}/", f"/api/v1/{app}/"))
+                    or (app == "medical" and path.startswith("/dicomweb/"))):
                 urls.append((app, path))
     return sorted(set(urls))
 

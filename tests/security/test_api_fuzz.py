@@ -56,7 +56,8 @@ def test_no_server_errors(wsgi_schema, admin_token):
             elif response.status_code >= 400 and "json" in response.headers.get("Content-Type", ""):
                 body = response.json()
                 if not (isinstance(body, dict) and "message" in body.get("error", {})):
-                    problems.append(f"{where} -> {response.status_code} without the error shape: {str(body)[:200]}")
+                    problems.append(f"{where} -> {response.status_code} without the error shape: "
+                                    f"{str(body)[:200]}")
 
         try:
             check()

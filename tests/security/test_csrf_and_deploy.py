@@ -57,7 +57,8 @@ def test_form_post_with_csrf_token_gets_past_the_check(make_user):
 
 
 def test_check_deploy_is_clean_under_production_settings(tmp_path):
-    env = dict(os.environ, DJANGO_ENV="production", SECRET_KEY="k" * 20 + "Zq8#pL2!vX9@mN4$rT6%wY1^bH3&jF5*" + "s" * 12,
+    env = dict(os.environ, DJANGO_ENV="production",
+               SECRET_KEY="k" * 20 + "Zq8#pL2!vX9@mN4$rT6%wY1^bH3&jF5*" + "s" * 12,
                ALLOWED_HOSTS="suite.example", DEBUG="false", VAR_DIR=str(tmp_path),
                MEDICAL_DEID_SALT="salt-" + "Hq4Jr5Ks6Lt7" * 3)
     env.pop("DJANGO_SETTINGS_MODULE", None)

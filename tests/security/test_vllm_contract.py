@@ -99,7 +99,8 @@ class VLLMHandler(BaseHTTPRequestHandler):
             body = vllm_tool_call_answer()
         elif mode == "bad-request":  # vLLM's error shape for an invalid request
             return self._send(400, json.dumps({"object": "error", "message": "max_tokens must be at least 1",
-                                               "type": "BadRequestError", "param": None, "code": 400}).encode())
+                                               "type": "BadRequestError", "param": None,
+                                               "code": 400}).encode())
         else:
             body = vllm_json_answer("reasoning" if mode == "new" else "reasoning_content")
         self._send(200, json.dumps(body).encode())

@@ -64,7 +64,8 @@ def _medical_study(owner):
     from apps.medical.services import upload_create, upload_ingest
 
     ds = copy.deepcopy(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = (
+        generate_uid(), generate_uid(), generate_uid())
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.StudyDescription = IMG_PART
     ds.SeriesDescription = SCRIPT_PART
