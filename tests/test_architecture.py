@@ -92,10 +92,13 @@ def test_tasks_are_thin(app):
     tree = ast.parse((ROOT / "apps" / app / "tasks.py").read_text(encoding="utf-8"))
     fat = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and any("shared_task" in ast.unparse(d) for d in node.decorator_list):
-            body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-            if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.Call):
-                fat.append(node.name)
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        if not any("shared_task" in ast.unparse(d) for d in node.decorator_list):
+            continue
+        body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.Call):
+            fat.append(node.name)
     assert fat == [], f"apps/{app}/tasks.py: these tasks do more than return a service call: {fat}"
 
 
