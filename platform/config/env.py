@@ -53,7 +53,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
-def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+def env_float(name: str, default: float, *, minimum: float | None = None,
+              maximum: float | None = None) -> float:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
@@ -90,7 +91,8 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str 
         return default
     parsed = urlparse(value.strip())
     if parsed.scheme not in schemes:
-        raise ConfigError(f"{name}={_redact(value)!r} must start with one of {', '.join(s + '://' for s in schemes)}")
+        raise ConfigError(f"{name}={_redact(value)!r} must start with one of "
+                          f"{', '.join(s + '://' for s in schemes)}")
     if parsed.scheme not in ("sqlite",) and not parsed.hostname:
         raise ConfigError(f"{name}={_redact(value)!r} has no host")
     try:

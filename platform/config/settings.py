@@ -113,7 +113,8 @@ ASGI_APPLICATION = "config.asgi.application"
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = env_url(
-    "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}", schemes=("sqlite", "postgres", "postgresql", "pgsql")
+    "DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+    schemes=("sqlite", "postgres", "postgresql", "pgsql")
 )
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -154,8 +155,8 @@ MEDICAL_DEID_SALT = env_str("MEDICAL_DEID_SALT", "")
 if PRODUCTION and not MEDICAL_DEID_SALT:
     # Derived from SECRET_KEY otherwise: rotating the key would change every pseudonym and replacement UID,
     # and a returning patient's new studies would no longer match their earlier ones.
-    raise ConfigError("MEDICAL_DEID_SALT is required when DJANGO_ENV=production (a stable secret of 32+ characters "
-                      "behind de-identified UIDs and pseudonyms; never change it)")
+    raise ConfigError("MEDICAL_DEID_SALT is required when DJANGO_ENV=production (a stable secret "
+                      "of 32+ characters behind de-identified UIDs and pseudonyms; never change it)")
 MEDICAL_ORGANIZATION = env_str("MEDICAL_ORGANIZATION", "Radiology")
 
 # Manufacturing: threads scikit-learn and OpenMP may use while a worker trains or predicts (one per
@@ -163,13 +164,16 @@ MEDICAL_ORGANIZATION = env_str("MEDICAL_ORGANIZATION", "Radiology")
 MANUFACTURING_THREADS = env_int("MANUFACTURING_THREADS", 1, minimum=1)
 
 # Training data for the default models that `make setup` trains (the shared folder next to the repo).
-FINANCE_TRAIN_CSV = env_str("FINANCE_TRAIN_CSV", str(BASE_DIR.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+FINANCE_TRAIN_CSV = env_str(
+    "FINANCE_TRAIN_CSV", str(BASE_DIR.parent / "shared" / "data" / "finance" / "german_credit_train.csv")
+)
 
 # --- jobs and Celery ---------------------------------------------------------------------------
 JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 300, minimum=5)
 JOB_TIME_LIMIT = env_int("JOB_TIME_LIMIT", 360, minimum=10)
 if JOB_TIME_LIMIT <= JOB_SOFT_TIME_LIMIT:
-    raise ConfigError(f"JOB_TIME_LIMIT={JOB_TIME_LIMIT} must be above JOB_SOFT_TIME_LIMIT={JOB_SOFT_TIME_LIMIT}")
+    raise ConfigError(f"JOB_TIME_LIMIT={JOB_TIME_LIMIT} must be above "
+                      f"JOB_SOFT_TIME_LIMIT={JOB_SOFT_TIME_LIMIT}")
 # A running job whose lease is older than this is considered abandoned (its worker died).
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", JOB_TIME_LIMIT + 60, minimum=1)
 # A queued job untouched for this long gets its message sent again by the sweeper.

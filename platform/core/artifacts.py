@@ -61,7 +61,8 @@ def artifact_unpack(blob: bytes, *, kind: str, name: str = "artifact") -> Any:
     try:
         return pickle.loads(zlib.decompress(body))  # nosec B301 - verified above
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means corrupt or incompatible bytes
-        raise ArtifactError(f"{name}: the model cannot be read ({type(exc).__name__}: {exc}); retrain it") from None
+        raise ArtifactError(f"{name}: the model cannot be read ({type(exc).__name__}: {exc}); "
+                            "retrain it") from None
 
 
 def is_artifact(blob: bytes) -> bool:

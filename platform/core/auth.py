@@ -55,7 +55,8 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "An API token: Authorization: Bearer sk_..."}
+        return {"type": "http", "scheme": "bearer",
+                "description": "An API token: Authorization: Bearer sk_..."}
 
 
 def HasRole(role: str):  # noqa: N802 - reads like a class in permission_classes

@@ -18,4 +18,5 @@ def navigation(request):
         except NoReverseMatch:  # app pages not wired yet
             continue
     return {"nav_items": items, "user_roles": sorted(roles), "is_admin_role": ADMIN_ROLE in roles,
-            "upload_max_bytes": settings.UPLOAD_MAX_BYTES, "upload_max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)}
+            "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
+            "upload_max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)}

@@ -15,7 +15,8 @@ def check_database() -> dict:
             cursor.fetchone()
     except Exception as exc:  # any driver error means not ready
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-    return {"ok": True, "vendor": connection.vendor, "latency_ms": round(1000 * (time.monotonic() - started), 1)}
+    return {"ok": True, "vendor": connection.vendor,
+            "latency_ms": round(1000 * (time.monotonic() - started), 1)}
 
 
 def check_redis() -> dict:

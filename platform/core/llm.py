@@ -81,7 +81,8 @@ class LLMStep:
 
     @property
     def prompt_label(self) -> str:
-        return f"{self.template} v{self.template_version} ({self.language})" if self.template_version else self.template
+        return (f"{self.template} v{self.template_version} ({self.language})" if self.template_version
+                else self.template)
 
     def meta(self) -> dict[str, Any]:
         """The step's record for a job result: status, reasons, model, prompt, timing, usage."""
@@ -147,7 +148,8 @@ def llm_step(*, template: str, language: str, variables: dict[str, Any], max_tok
     assert answer is not None
     step.truncated = answer.finish_reason == "length"
     if step.truncated:
-        step.problems.append(f"the answer was cut at {budget} tokens; it was closed at its last complete value")
+        step.problems.append(f"the answer was cut at {budget} tokens; "
+                             "it was closed at its last complete value")
     if row.output_schema is not None:
         parsed = json_salvage(answer.content) if step.truncated else _json_or_none(answer.content)
         if parsed is None:

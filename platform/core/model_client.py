@@ -76,7 +76,8 @@ class CircuitBreaker:
         if self.state == "open":
             remaining = self.cooldown - (self._clock() - (self._opened_at or 0))
             raise CircuitOpenError(
-                f"model service circuit open after {self._failures} consecutive failures; retry in {remaining:.0f}s",
+                f"model service circuit open after {self._failures} consecutive failures; "
+                f"retry in {remaining:.0f}s",
                 retry_after=max(remaining, 1.0),
             )
 
@@ -140,7 +141,8 @@ class ModelClient:
             try:
                 response = self._http.request(method, path, json=payload)
             except httpx.TimeoutException as exc:
-                last_error = TransientModelError(f"model service timed out ({type(exc).__name__}) at {self.base_url}",
+                last_error = TransientModelError(f"model service timed out ({type(exc).__name__}) "
+                                                 f"at {self.base_url}",
                                                  code="model_service_timeout")
             except httpx.HTTPError as exc:
                 last_error = TransientModelError(f"cannot reach the model service at {self.base_url}: {exc}")
@@ -162,7 +164,8 @@ class ModelClient:
                 else:
                     # The service is up and says our request is wrong: not a breaker failure.
                     self.breaker.record_success()
-                    raise PermanentModelError(f"model service rejected the request ({response.status_code}): {message}",
+                    raise PermanentModelError("model service rejected the request "
+                                              f"({response.status_code}): {message}",
                                               status=response.status_code)
             if attempt < self.retries:
                 delay = backoff_delay(attempt)
@@ -205,13 +208,15 @@ class ModelClient:
             message = choice.get("message") or {}
             content = message.get("content") or ""
         except (KeyError, IndexError, TypeError):
-            raise PermanentModelError("model service answer has no choices[0].message", code="model_bad_response") from None
+            raise PermanentModelError("model service answer has no choices[0].message",
+                                      code="model_bad_response") from None
         finish = choice.get("finish_reason") or ""
         parsed = None
         if schema is not None:
             if finish == "length":
                 raise TransientModelError(
-                    f"model answer was cut at max_tokens={max_tokens} before the JSON closed", code="model_output_truncated"
+                    f"model answer was cut at max_tokens={max_tokens} before the JSON closed",
+                    code="model_output_truncated",
                 )
             try:
                 parsed = json.loads(content)
@@ -270,7 +275,8 @@ def _routes() -> dict[str, str]:
     except ValueError:
         from config.env import ConfigError
 
-        raise ConfigError("MODEL_SERVICE_ROUTES is not valid JSON (expected {\"template prefix\": \"url\"})") from None
+        raise ConfigError("MODEL_SERVICE_ROUTES is not valid JSON "
+                          "(expected {\"template prefix\": \"url\"})") from None
     return {str(k): str(v).rstrip("/") for k, v in routes.items()}
 
 
@@ -296,9 +302,11 @@ def get_model_client(template_name: str = "") -> ModelClient:
         if client is None:
             client = ModelClient(
                 url, api_key=settings.MODEL_SERVICE_API_KEY, model=settings.MODEL_SERVICE_MODEL,
-                timeout=settings.MODEL_SERVICE_TIMEOUT, connect_timeout=settings.MODEL_SERVICE_CONNECT_TIMEOUT,
+                timeout=settings.MODEL_SERVICE_TIMEOUT,
+                connect_timeout=settings.MODEL_SERVICE_CONNECT_TIMEOUT,
                 retries=settings.MODEL_SERVICE_RETRIES,
-                breaker=CircuitBreaker(settings.MODEL_SERVICE_BREAKER_THRESHOLD, settings.MODEL_SERVICE_BREAKER_COOLDOWN),
+                breaker=CircuitBreaker(settings.MODEL_SERVICE_BREAKER_THRESHOLD,
+                                       settings.MODEL_SERVICE_BREAKER_COOLDOWN),
             )
             _clients[url] = client
         return client
@@ -311,7 +319,8 @@ def model_service_health(timeout: float = 2.0) -> dict:
     root = settings.MODEL_SERVICE_URL
     if root.endswith("/v1"):
         root = root[:-3]
-    headers = {"Authorization": f"Bearer {settings.MODEL_SERVICE_API_KEY}"} if settings.MODEL_SERVICE_API_KEY else {}
+    headers = ({"Authorization": f"Bearer {settings.MODEL_SERVICE_API_KEY}"}
+               if settings.MODEL_SERVICE_API_KEY else {})
     try:
         response = httpx.get(f"{root}/health", timeout=timeout, headers=headers)
     except httpx.HTTPError as exc:

@@ -32,7 +32,8 @@ class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     batch = models.ForeignKey("core.Batch", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED,
+                              db_index=True)
     progress = models.FloatField(default=0.0, help_text=_("Fraction done, 0 to 1."))
     progress_message = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -158,7 +159,8 @@ class PromptTemplate(models.Model):
     version = models.PositiveIntegerField()
     language = models.CharField(max_length=8, choices=Language.choices)
     body = models.TextField(help_text=_("[system] and [user] sections; $variables"))
-    output_schema = models.JSONField(null=True, blank=True, help_text=_("JSON Schema of the constrained answer"))
+    output_schema = models.JSONField(null=True, blank=True,
+                                     help_text=_("JSON Schema of the constrained answer"))
     description = models.CharField(max_length=300, blank=True)
     source = models.CharField(max_length=200, blank=True, help_text=_("The file it was seeded from, if any."))
     is_enabled = models.BooleanField(default=True)
@@ -170,7 +172,8 @@ class PromptTemplate(models.Model):
     class Meta:
         ordering = ["name", "-version", "language"]
         constraints = [
-            models.UniqueConstraint(fields=["name", "version", "language"], name="prompt_template_unique_version"),
+            models.UniqueConstraint(fields=["name", "version", "language"],
+                                    name="prompt_template_unique_version"),
         ]
 
     def __str__(self) -> str:
@@ -257,7 +260,8 @@ class AuditEvent(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type} {self.object_id}"
+        return (f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} "
+                f"{self.object_type} {self.object_id}")
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -1,6 +1,6 @@
-"""Prompt templates: files under each suite app's prompts folder (``apps/<app>/prompts/<name>/v<N>.<lang>.txt``
-plus ``v<N>.schema.json``; the folder comes from the registry), seeded into :class:`core.models.PromptTemplate`
-rows, then rendered into chat messages.
+"""Prompt templates: files under each suite app's prompts folder
+(``apps/<app>/prompts/<name>/v<N>.<lang>.txt`` plus ``v<N>.schema.json``; the folder comes from the
+registry), seeded into :class:`core.models.PromptTemplate` rows, then rendered into chat messages.
 
 A body has a ``[system]`` section and a ``[user]`` section; variables are ``string.Template``
 placeholders (``$report``); a missing variable is an error, never silently blank.
@@ -61,10 +61,12 @@ def prompt_files(apps_dir: Path | None = None) -> list[PromptFile]:
                 schema_path = folder / f"v{version}.schema.json"
                 meta_path = folder / f"v{version}.meta.json"
                 try:
-                    schema = json.loads(schema_path.read_text(encoding="utf-8")) if schema_path.exists() else None
+                    schema = (json.loads(schema_path.read_text(encoding="utf-8"))
+                              if schema_path.exists() else None)
                     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
                 except ValueError as exc:
-                    raise PromptError(f"{schema_path if schema_path.exists() else meta_path}: invalid JSON: {exc}") from None
+                    raise PromptError(f"{schema_path if schema_path.exists() else meta_path}: "
+                                      f"invalid JSON: {exc}") from None
                 body = path.read_text(encoding="utf-8")
                 split_sections(body, name=str(path))  # validate early
                 found.append(PromptFile(
@@ -100,7 +102,9 @@ def render_messages(body: str, variables: dict, *, name: str = "template") -> li
     messages = []
     for role, text in split_sections(body, name=name).items():
         try:
-            content = string.Template(text).substitute({k: "" if v is None else str(v) for k, v in variables.items()})
+            content = string.Template(text).substitute(
+                {k: "" if v is None else str(v) for k, v in variables.items()}
+            )
         except KeyError as exc:
             raise PromptError(f"{name}: variable ${exc.args[0]} is not provided") from None
         except ValueError as exc:

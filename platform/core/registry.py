@@ -145,13 +145,15 @@ def suite_apps_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             errors.append(checks.Error(f"suite app {cfg.label!r}: {problem}", obj=cfg, id="core.E101"))
         role = getattr(cfg, "role", None)
         if role and role in seen_roles:
-            errors.append(checks.Error(f"suite apps {seen_roles[role]!r} and {cfg.label!r} share the role {role!r}",
+            errors.append(checks.Error(f"suite apps {seen_roles[role]!r} and {cfg.label!r} "
+                                       f"share the role {role!r}",
                                        obj=cfg, id="core.E102"))
         elif role:
             seen_roles[role] = cfg.label
         queue = getattr(cfg, "celery_queue", None)
         if queue and queue not in served:
-            errors.append(checks.Error(f"suite app {cfg.label!r}: queue {queue!r} is not in CELERY_QUEUES_ALL",
+            errors.append(checks.Error(f"suite app {cfg.label!r}: queue {queue!r} "
+                                       "is not in CELERY_QUEUES_ALL",
                                        hint="no worker would serve it", obj=cfg, id="core.E103"))
     return errors
 

@@ -15,7 +15,8 @@ def job_types_for_user(user) -> list[str]:
     return [t for t, m in registry.job_models().items() if m.role in roles]
 
 
-def job_list_for_user(*, user, limit: int = 50, status: str | None = None, mine_only: bool = True) -> list[Job]:
+def job_list_for_user(*, user, limit: int = 50, status: str | None = None,
+                      mine_only: bool = True) -> list[Job]:
     """The user's recent jobs of every type their roles allow, newest first."""
     rows: list[Job] = []
     for job_type in job_types_for_user(user):
@@ -58,7 +59,8 @@ def batch_progress(*, batch: Batch) -> dict:
         counts.update(failed=agg["failed"], needs_review=agg["needs_review"], running=agg["running"],
                       queued=agg["queued"])
         counts["done"] = agg["succeeded"] + agg["needs_review"] + agg["failed"]
-    percent = round(100.0 * counts["done"] / total, 1) if total else (100.0 if batch.status == Batch.Status.DONE else 0.0)
+    percent = (round(100.0 * counts["done"] / total, 1) if total
+               else (100.0 if batch.status == Batch.Status.DONE else 0.0))
     return {"total": total, **counts, "percent": percent, "status": batch.status}
 
 
@@ -86,5 +88,6 @@ def prompt_template_get(*, name: str, language: str = "en", version: int | None 
     if template is None and language != "en":
         template = qs.filter(language="en").order_by("-version").first()
     if template is None:
-        raise LookupError(f"no enabled prompt template {name!r} (language {language}); run `manage.py seed_prompts`")
+        raise LookupError(f"no enabled prompt template {name!r} (language {language}); "
+                          "run `manage.py seed_prompts`")
     return template

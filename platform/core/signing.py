@@ -47,5 +47,5 @@ def _verify(blob: bytes, *, name: str) -> tuple[bytes, bool]:
     for index, key in enumerate(_verifying_keys()):
         if hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
             return payload, index == 0
-    raise ArtifactSignatureError(f"{name}: signature does not match (changed in storage, or signed with a key that "
-                                 "is neither SECRET_KEY nor in SECRET_KEY_FALLBACKS)")
+    raise ArtifactSignatureError(f"{name}: signature does not match (changed in storage, or signed "
+                                 "with a key that is neither SECRET_KEY nor in SECRET_KEY_FALLBACKS)")

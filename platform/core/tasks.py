@@ -40,7 +40,8 @@ def job_task_run(task, *, model, job_id: str, handler) -> str:
         countdown = retry_countdown(task.request.retries)
         hint = getattr(exc.__cause__, "retry_after", None)  # e.g. the circuit breaker's cool-down
         if hint:
-            countdown = max(countdown, min(float(hint) + random.random(), settings.CELERY_VISIBILITY_TIMEOUT / 4))
+            countdown = max(countdown,
+                            min(float(hint) + random.random(), settings.CELERY_VISIBILITY_TIMEOUT / 4))
         logger.warning("job %s %s: %s; retrying in %.0fs", model.job_type, job_id, exc, countdown)
         raise task.retry(countdown=countdown, exc=exc) from exc
 

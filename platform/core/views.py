@@ -141,8 +141,8 @@ def batch_progress_partial(request, batch_id):
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     if batch is None:
         raise Http404
-    response = render(request, "core/_batch_progress.html", {"batch": batch,
-                                                             "progress": selectors.batch_progress(batch=batch)})
+    response = render(request, "core/_batch_progress.html",
+                      {"batch": batch, "progress": selectors.batch_progress(batch=batch)})
     if batch.status in (Batch.Status.DONE, Batch.Status.FAILED) and request.headers.get("HX-Request"):
         response["HX-Trigger"] = "batch-finished"
     return response
@@ -156,7 +156,8 @@ def diagnostic_run(request):
     except ValueError:
         delay = 3.0
     job = services.diagnostic_job_create(owner=request.user, prompt=request.POST.get("prompt") or "Say OK.",
-                                         delay_seconds=delay, use_model=request.POST.get("use_model", "1") == "1")
+                                         delay_seconds=delay,
+                                         use_model=request.POST.get("use_model", "1") == "1")
     audit_record(actor=request.user, action="submit", obj=job, request=request)
     messages.success(request, _("Diagnostic job queued."))
     return redirect(job.get_absolute_url())
@@ -194,7 +195,8 @@ def _wants_json(request) -> bool:
 def permission_denied(request, exception=None):
     if _wants_json(request):
         return json_error(403, "permission_denied", str(exception) or "permission denied")
-    return render(request, "core/error.html", {"code": 403, "message": str(exception) if exception else ""}, status=403)
+    return render(request, "core/error.html", {"code": 403, "message": str(exception) if exception else ""},
+                  status=403)
 
 
 def page_not_found(request, exception=None):

@@ -30,7 +30,8 @@ class JobSerializer(serializers.Serializer):
 
     def get_url(self, job) -> str:
         request = self.context.get("request")
-        path = job.api_url() if hasattr(job, "api_url") else reverse("api-v1:job-detail", kwargs={"job_id": job.pk})
+        path = (job.api_url() if hasattr(job, "api_url")
+                else reverse("api-v1:job-detail", kwargs={"job_id": job.pk}))
         return request.build_absolute_uri(path) if request else path
 
     def get_error(self, job) -> dict | None:

@@ -51,13 +51,16 @@ class DiagnosticCreateView(APIView):
         form.is_valid(raise_exception=True)
         job = services.diagnostic_job_create(owner=request.user, **form.validated_data)
         audit_record(actor=request.user, action="submit", obj=job, request=request)
-        return Response(DiagnosticSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        return Response(DiagnosticSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class MeView(APIView):
     """Who the caller is and which roles they have."""
 
-    @extend_schema(responses=inline_serializer("Me", {"username": drf_serializers.CharField(),
-                                                      "roles": drf_serializers.ListField(child=drf_serializers.CharField())}))
+    @extend_schema(responses=inline_serializer("Me", {
+        "username": drf_serializers.CharField(),
+        "roles": drf_serializers.ListField(child=drf_serializers.CharField()),
+    }))
     def get(self, request):
         return Response({"username": request.user.username, "roles": sorted(user_roles(request.user))})

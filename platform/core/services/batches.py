@@ -64,7 +64,8 @@ def batch_claim(*, batch_id) -> Batch | None:
     """
     now = timezone.now()
     claimable = Q(status=Batch.Status.QUEUED) | Q(
-        Q(parse_lease_expires_at__isnull=True) | Q(parse_lease_expires_at__lt=now), status=Batch.Status.PARSING
+        Q(parse_lease_expires_at__isnull=True) | Q(parse_lease_expires_at__lt=now),
+        status=Batch.Status.PARSING
     )
     updated = Batch.objects.filter(claimable, pk=batch_id).update(
         status=Batch.Status.PARSING, attempts=F("attempts") + 1,
@@ -117,7 +118,8 @@ def batch_ingest(*, batch_id, read: Callable[[Batch], BatchItems]) -> str:
         return "skipped"
     name = batch.original_filename or "upload"
     if batch.attempts > settings.JOB_MAX_ATTEMPTS:
-        batch_fail(batch=batch, errors=[f"{name}: could not be read after {settings.JOB_MAX_ATTEMPTS} attempts "
+        batch_fail(batch=batch, errors=[f"{name}: could not be read after "
+                                        f"{settings.JOB_MAX_ATTEMPTS} attempts "
                                         "(the worker reading it stopped each time); upload it again"])
         return "failed"
     try:

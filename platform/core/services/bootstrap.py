@@ -22,7 +22,8 @@ def prompt_templates_seed() -> dict[str, int]:
 
     created = unchanged = conflicts = 0
     for pf in prompt_files():
-        existing = PromptTemplate.objects.filter(name=pf.name, version=pf.version, language=pf.language).first()
+        existing = PromptTemplate.objects.filter(name=pf.name, version=pf.version,
+                                                 language=pf.language).first()
         if existing is None:
             PromptTemplate.objects.create(
                 name=pf.name, version=pf.version, language=pf.language, body=pf.body,

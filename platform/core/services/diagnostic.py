@@ -11,7 +11,8 @@ from core.services.jobs import job_enqueue, job_progress
 
 def diagnostic_job_create(*, owner, prompt: str = "Say OK.", delay_seconds: float = 0.0,
                           use_model: bool = True) -> DiagnosticJob:
-    job = DiagnosticJob.objects.create(owner=owner, prompt=prompt[:2000], delay_seconds=max(0.0, min(delay_seconds, 600.0)),
+    job = DiagnosticJob.objects.create(owner=owner, prompt=prompt[:2000],
+                                       delay_seconds=max(0.0, min(delay_seconds, 600.0)),
                                        use_model=use_model)
     job_enqueue(job=job)
     return job

@@ -90,14 +90,16 @@ def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> 
             attempts=F("attempts") + 1, progress=0.0, progress_message="",
         )
         if not claimed:
-            logger.info("job %s %s not claimable (done or owned by another worker); skipping", model.job_type, job_id)
+            logger.info("job %s %s not claimable (done or owned by another worker); skipping",
+                        model.job_type, job_id)
             return "skipped"
         job = model.objects.get(pk=job_id)
         JobAttempt.objects.filter(job_id=job.pk, outcome=JobAttempt.Outcome.RUNNING).update(
             outcome=JobAttempt.Outcome.ABANDONED, finished_at=now
         )
         attempt = JobAttempt.objects.create(
-            job_type=model.job_type, job_id=job.pk, number=job.attempts, lease_token=token, worker=worker[:200]
+            job_type=model.job_type, job_id=job.pk, number=job.attempts, lease_token=token,
+            worker=worker[:200]
         )
     started = time.monotonic()
     try:
@@ -119,7 +121,8 @@ def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> 
             _job_requeue(model, job, token, attempt, "database_unavailable", f"{type(exc).__name__}: {exc}")
         except (OperationalError, InterfaceError):
             connection.close()
-            logger.warning("job %s %s: database still unavailable; the sweeper will retry", model.job_type, job.pk)
+            logger.warning("job %s %s: database still unavailable; the sweeper will retry",
+                           model.job_type, job.pk)
         raise TransientJobError(f"database connection lost: {exc}", code="database_unavailable") from exc
     except (PermanentJobError, PermanentModelError) as exc:
         _job_fail(model, job, token, attempt, getattr(exc, "code", "invalid_input"), str(exc))
@@ -147,7 +150,8 @@ def _job_store(model, job, token, attempt, outcome: JobOutcome) -> str:
         row = model.objects.select_for_update().filter(pk=job.pk, lease_token=token,
                                                        status=JobStatus.RUNNING).first()
         if row is None:
-            JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.SUPERSEDED, finished_at=now)
+            JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.SUPERSEDED,
+                                                            finished_at=now)
             logger.warning("job %s %s: lease lost before storing; result discarded", model.job_type, job.pk)
             return "skipped"
         if outcome.apply is not None:

@@ -32,7 +32,8 @@ def jobs_sweep(*, now=None) -> dict[str, int]:
             lost = JobAttempt.objects.filter(job_type=model.job_type, job_id=job.pk, outcome__in=[
                 JobAttempt.Outcome.RUNNING, JobAttempt.Outcome.ABANDONED]).count()
             if lost >= settings.JOB_MAX_ATTEMPTS:
-                updated = model.objects.filter(pk=job.pk, status=JobStatus.RUNNING, lease_expires_at__lt=now).update(
+                updated = model.objects.filter(pk=job.pk, status=JobStatus.RUNNING,
+                                               lease_expires_at__lt=now).update(
                     status=JobStatus.FAILED, error_code="abandoned", finished_at=now, lease_token=None,
                     error_message=f"the worker was lost {job.attempts} times; giving up",
                 )

@@ -21,7 +21,8 @@ def test_a_packed_model_round_trips_with_a_readable_header():
     blob = artifact_pack(Model([1, 2, 3]), kind="test.model", metadata={"auc": 0.8})
     assert is_artifact(blob)
     header = artifact_header(blob)
-    assert header["kind"] == "test.model" and header["metadata"] == {"auc": 0.8} and header["format_version"] == 1
+    assert (header["kind"] == "test.model" and header["metadata"] == {"auc": 0.8}
+            and header["format_version"] == 1)
     assert artifact_unpack(blob, kind="test.model").weights == [1, 2, 3]
 
 

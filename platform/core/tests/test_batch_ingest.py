@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def batch(make_user):
-    return Batch.objects.create(owner=make_user("ingest_owner", "admin"), app="finance", kind="core.diagnostic",
-                                original_filename="people.csv")
+    return Batch.objects.create(owner=make_user("ingest_owner", "admin"), app="finance",
+                                kind="core.diagnostic", original_filename="people.csv")
 
 
 @pytest.fixture
@@ -31,15 +31,17 @@ def sent(monkeypatch):
 def _items(batch, good: int, bad: int):
     def create():
         jobs = [DiagnosticJob(owner=batch.owner, batch=batch, prompt=f"item {n}") for n in range(good)]
-        jobs += [DiagnosticJob(owner=batch.owner, batch=batch, status=JobStatus.FAILED, error_code="invalid_input",
-                               error_message=f"row {n + 2}: bad value") for n in range(bad)]
+        jobs += [DiagnosticJob(owner=batch.owner, batch=batch, status=JobStatus.FAILED,
+                               error_code="invalid_input", error_message=f"row {n + 2}: bad value")
+                 for n in range(bad)]
         return jobs
     return create
 
 
 def test_items_are_created_in_bulk_and_only_the_valid_ones_queued(batch, sent):
     result = batch_ingest(batch_id=batch.pk, read=lambda b: BatchItems(
-        create=_items(b, 3, 1), errors=["row 2: bad value"], warnings=["column x ignored"], options={"ingest": {"rows": 4}}))
+        create=_items(b, 3, 1), errors=["row 2: bad value"], warnings=["column x ignored"],
+        options={"ingest": {"rows": 4}}))
     row = Batch.objects.get(pk=batch.pk)
     assert result == "parsed" and row.status == Batch.Status.RUNNING and row.item_total == 4
     assert row.errors == ["row 2: bad value"] and row.warnings == ["column x ignored"]
@@ -52,7 +54,8 @@ def test_items_are_created_in_bulk_and_only_the_valid_ones_queued(batch, sent):
 def test_a_batch_whose_items_all_failed_is_done_and_one_with_no_item_failed(batch, make_user, sent):
     assert batch_ingest(batch_id=batch.pk, read=lambda b: BatchItems(create=_items(b, 0, 2))) == "parsed"
     assert Batch.objects.get(pk=batch.pk).status == Batch.Status.DONE and sent == []
-    empty = Batch.objects.create(owner=batch.owner, app="finance", kind="core.diagnostic", original_filename="e.csv")
+    empty = Batch.objects.create(owner=batch.owner, app="finance", kind="core.diagnostic",
+                                 original_filename="e.csv")
     batch_ingest(batch_id=empty.pk, read=lambda b: BatchItems(create=list))
     row = Batch.objects.get(pk=empty.pk)
     assert row.status == Batch.Status.FAILED and row.errors == ["e.csv: no items found in it"]
@@ -73,7 +76,8 @@ def test_a_reader_that_crashes_fails_the_batch_alone_and_stores_nothing(batch):
 
     assert batch_ingest(batch_id=batch.pk, read=read) == "failed"
     row = Batch.objects.get(pk=batch.pk)
-    assert row.status == Batch.Status.FAILED and "ZeroDivisionError" in row.errors[0] and "people.csv" in row.errors[0]
+    assert (row.status == Batch.Status.FAILED and "ZeroDivisionError" in row.errors[0]
+            and "people.csv" in row.errors[0])
     assert not DiagnosticJob.objects.filter(batch=batch).exists()  # the half-made items were rolled back
     assert batch_ingest(batch_id=batch.pk, read=read) == "skipped"  # a redelivery does not read it again
 

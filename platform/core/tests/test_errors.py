@@ -11,7 +11,8 @@ from core.errors import AppErrorMiddleware, ConflictError, InputError, UploadToo
 def test_the_api_answers_an_app_error_in_the_one_error_shape():
     response = exception_handler(InputError("row 3: age must be a number", field="file"), {})
     assert response.status_code == 400
-    assert response.data == {"error": {"status": 400, "code": "invalid", "message": "row 3: age must be a number",
+    assert response.data == {"error": {"status": 400, "code": "invalid",
+                                       "message": "row 3: age must be a number",
                                        "details": {"field": "file"}}}
     response = exception_handler(UploadTooLarge("upload limit is 10 MB"), {})
     assert response.status_code == 413 and response.data["error"]["code"] == "upload_too_large"

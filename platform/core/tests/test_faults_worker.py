@@ -18,7 +18,8 @@ def test_sigkill_mid_job_then_new_worker_completes_once(worker_factory, make_use
     user = make_user("ops", "admin")
     first = worker_factory(env=FAST_LEASE, concurrency=1, name="victim").start()
     job = services.diagnostic_job_create(owner=user, delay_seconds=8, use_model=False)
-    wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).progress > 0, timeout=60, message="the job to start")
+    wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).progress > 0, timeout=60,
+             message="the job to start")
     first.kill()
     running = DiagnosticJob.objects.get(pk=job.pk)
     assert running.status == "running" and running.attempts == 1

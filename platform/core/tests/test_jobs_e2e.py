@@ -11,7 +11,8 @@ def test_rest_request_to_stored_result(celery_worker, make_user, api_client_for)
 
     user = make_user("ops", "admin")
     client = api_client_for(user)
-    response = client.post("/api/v1/diagnostics/", {"prompt": "Reply with one word: OK", "delay_seconds": 0.5},
+    response = client.post("/api/v1/diagnostics/",
+                           {"prompt": "Reply with one word: OK", "delay_seconds": 0.5},
                            format="json")
     assert response.status_code == 202, response.content
     body = response.json()
@@ -44,7 +45,8 @@ def test_job_delivered_twice_produces_one_result(celery_worker, make_user):
 
     user = make_user("ops", "admin")
     job = services.diagnostic_job_create(owner=user, use_model=False)
-    wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).status == "succeeded", timeout=60, message="first run")
+    wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).status == "succeeded", timeout=60,
+             message="first run")
     first = DiagnosticJob.objects.get(pk=job.pk)
     current_app.send_task("core.diagnostic_run", args=[str(job.pk)])
     current_app.send_task("core.diagnostic_run", args=[str(job.pk)])

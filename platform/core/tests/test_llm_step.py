@@ -38,8 +38,8 @@ def service(monkeypatch):
         status, body = item
         return httpx.Response(status, json=body)
 
-    client = ModelClient("http://model/v1", transport=httpx.MockTransport(handler), sleep=lambda s: None, retries=0,
-                         breaker=CircuitBreaker(threshold=100))
+    client = ModelClient("http://model/v1", transport=httpx.MockTransport(handler), sleep=lambda s: None,
+                         retries=0, breaker=CircuitBreaker(threshold=100))
     monkeypatch.setattr(llm, "get_model_client", lambda name: client)
     return replies, seen
 

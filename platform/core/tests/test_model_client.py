@@ -25,12 +25,14 @@ def client_with(responses, **kwargs):
         status, body, headers = item
         return httpx.Response(status, json=body, headers=headers)
 
-    client = ModelClient("http://model/v1", transport=httpx.MockTransport(handler), sleep=lambda s: None, **kwargs)
+    client = ModelClient("http://model/v1", transport=httpx.MockTransport(handler), sleep=lambda s: None,
+                         **kwargs)
     return client, calls
 
 
 def test_retries_5xx_then_succeeds():
-    client, calls = client_with([(503, {"error": {"message": "busy"}}, {"Retry-After": "1"}), (200, OK, {})], retries=2)
+    client, calls = client_with([(503, {"error": {"message": "busy"}}, {"Retry-After": "1"}), (200, OK, {})],
+                                retries=2)
     result = client.chat(messages=[{"role": "user", "content": "x"}], schema={"type": "object"})
     assert result.parsed == {"a": 1} and len(calls) == 2
 

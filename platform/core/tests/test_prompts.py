@@ -6,7 +6,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_render_sections_and_variables():
-    messages = render_messages("[system]\nYou are $role.\n[user]\nAnalyse: $report ($$5)", {"role": "careful", "report": "x"})
+    messages = render_messages("[system]\nYou are $role.\n[user]\nAnalyse: $report ($$5)",
+                               {"role": "careful", "report": "x"})
     assert messages == [{"role": "system", "content": "You are careful."},
                         {"role": "user", "content": "Analyse: x ($5)"}]
 

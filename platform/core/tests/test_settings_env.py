@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[3]
     ],
 )
 def test_bad_value_stops_startup_naming_the_variable(variable, value, tmp_path):
-    env = dict(os.environ, **{variable: value, "VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    env = dict(os.environ, **{variable: value, "VAR_DIR": str(tmp_path),
+                              "DJANGO_SETTINGS_MODULE": "config.settings"})
     proc = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
@@ -37,7 +38,8 @@ def test_bad_value_stops_startup_naming_the_variable(variable, value, tmp_path):
 
 
 def test_production_requires_secret_key(tmp_path):
-    env = dict(os.environ, DJANGO_ENV="production", VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
+    env = dict(os.environ, DJANGO_ENV="production", VAR_DIR=str(tmp_path),
+               DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("SECRET_KEY", None)
     proc = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -46,7 +48,8 @@ def test_production_requires_secret_key(tmp_path):
 
 
 def test_production_requires_a_stable_deidentification_salt(tmp_path):
-    env = dict(os.environ, DJANGO_ENV="production", SECRET_KEY="p" * 10 + "Q7#vL2!xM9@nR4$tW6%yB1^" + "z" * 20,
+    env = dict(os.environ, DJANGO_ENV="production",
+               SECRET_KEY="p" * 10 + "Q7#vL2!xM9@nR4$tW6%yB1^" + "z" * 20,
                VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
     env.pop("MEDICAL_DEID_SALT", None)
     proc = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
@@ -73,6 +76,7 @@ def test_readers(monkeypatch):
 
 def test_database_urls():
     pg = database_from_url("postgres://u:p@db.example:5433/suite")
-    assert (pg["ENGINE"], pg["NAME"], pg["HOST"], pg["PORT"]) == ("django.db.backends.postgresql", "suite", "db.example", "5433")
+    assert (pg["ENGINE"], pg["NAME"], pg["HOST"], pg["PORT"]) == (
+        "django.db.backends.postgresql", "suite", "db.example", "5433")
     lite = database_from_url("sqlite:////tmp/x.db")
     assert lite["NAME"] == "/tmp/x.db"

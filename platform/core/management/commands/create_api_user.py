@@ -28,5 +28,6 @@ class Command(BaseCommand):
         for role in wanted:
             user.groups.add(Group.objects.get(name=role))
         _token, secret = api_token_create(user=user, name=token_name)
-        self.stdout.write(f"{'created' if created else 'updated'} user {name} with roles: {', '.join(wanted) or '(none)'}")
+        self.stdout.write(f"{'created' if created else 'updated'} user {name} "
+                          f"with roles: {', '.join(wanted) or '(none)'}")
         self.stdout.write(secret)

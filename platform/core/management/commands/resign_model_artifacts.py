@@ -31,5 +31,6 @@ class Command(BaseCommand):
         self.stdout.write(f"model artifacts: {len(totals['resigned'])} re-signed, {len(totals['current'])} "
                           f"already current, {len(totals['refused'])} refused")
         if totals["refused"]:
-            raise CommandError("these artifacts match no key in SECRET_KEY or SECRET_KEY_FALLBACKS; retrain them:\n"
+            raise CommandError("these artifacts match no key in SECRET_KEY or SECRET_KEY_FALLBACKS; "
+                               "retrain them:\n"
                                + "\n".join(totals["refused"]))

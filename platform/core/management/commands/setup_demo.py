@@ -34,14 +34,16 @@ class Command(BaseCommand):
         password = os.environ.get("DEMO_PASSWORD", "demo-Password-1")
         lines = []
         for username, roles, superuser in demo_users():
-            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": superuser,
-                                                                                    "is_superuser": superuser})
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": superuser, "is_superuser": superuser}
+            )
             if created:
                 user.set_password(password)
                 user.save()
             for role in roles:
                 user.groups.add(Group.objects.get(name=role))
-            lines.append(f"  {username:<12} {password if created else '(unchanged)':<18} roles: {', '.join(roles)}")
+            lines.append(f"  {username:<12} {password if created else '(unchanged)':<18} "
+                         f"roles: {', '.join(roles)}")
         owner = User.objects.get(username=DEMO_ADMIN)
         for app in suite_apps():
             if no_examples:
