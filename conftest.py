@@ -112,15 +112,19 @@ def model_settings(settings, model_service):
 
 
 # --- Celery workers -----------------------------------------------------------------------------
-ALL_QUEUES = "default,finance,medical,manufacturing,maintenance"
+CPU_QUEUES = "default,finance,medical,manufacturing,maintenance"
+ALL_QUEUES = CPU_QUEUES + ",llm"
+#: Threads of the test language-model pool (queue ``llm``): jobs handed on after their CPU part.
+TEST_LLM_WIDTH = 8
 
 
 class WorkerProcess:
     """A real ``celery worker`` in its own process, against the test database and Redis."""
 
     def __init__(self, *, queues: str = ALL_QUEUES, concurrency: int | None = None, env: dict | None = None,
-                 name: str = "w"):
+                 name: str = "w", pool: str = "prefork"):
         self.queues = queues
+        self.pool = pool
         self.concurrency = concurrency or int(os.environ.get("TEST_WORKER_CONCURRENCY", "2"))
         self.extra_env = env or {}
         self.name = f"{name}{free_port()}"
@@ -132,16 +136,20 @@ class WorkerProcess:
         env = dict(os.environ, **_test_db_env(), **self.extra_env)
         self.proc = subprocess.Popen(
             [_python(), "-m", "celery", "-A", "config.celery_app", "worker", "-Q", self.queues,
-             "-c", str(self.concurrency), "--pool", "prefork", "-n", f"{self.name}@%h", "-l", "info",
+             "-c", str(self.concurrency), "--pool", self.pool, "-n", f"{self.name}@%h", "-l", "info",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         if wait:
-            wait_for(lambda: b"ready." in self.log_path.read_bytes() or self._dead(), timeout=90,
-                     message=f"worker {self.name} to be ready")
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited: {self.log_path.read_text()[-2000:]}")
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> WorkerProcess:
+        wait_for(lambda: b"ready." in self.log_path.read_bytes() or self._dead(), timeout=90,
+                 message=f"worker {self.name} to be ready")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited: {self.log_path.read_text()[-2000:]}")
         return self
 
     def _dead(self) -> bool:
@@ -187,20 +195,28 @@ def _model_env(model_service) -> dict:
 
 @pytest.fixture
 def celery_worker(transactional_db, model_service, model_settings):
-    """A real worker on every queue, shared by the tests of a session (restarted if a test stopped it)."""
+    """Real workers, shared by the tests of a session (restarted if a test stopped them), as in production:
+    a prefork worker on the CPU queues and the language-model pool (threads) on queue ``llm``."""
+    llm = _shared.get("llm")
+    if llm is None or llm._dead():
+        llm = WorkerProcess(queues="llm", pool="threads", concurrency=TEST_LLM_WIDTH,
+                            env=_model_env(model_service), name="llm").start(wait=False)
+        _shared["llm"] = llm
     worker = _shared.get("main")
     if worker is None or worker._dead():
-        worker = WorkerProcess(env=_model_env(model_service), name="main").start()
+        worker = WorkerProcess(queues=CPU_QUEUES, env=_model_env(model_service), name="main").start()
         _shared["main"] = worker
+    llm.wait_ready()
     yield worker
 
 
 @pytest.fixture
 def stop_shared_worker():
     """For tests that need to own the queues alone (fault tests)."""
-    worker = _shared.pop("main", None)
-    if worker is not None:
-        worker.stop()
+    for name in ("main", "llm"):
+        worker = _shared.pop(name, None)
+        if worker is not None:
+            worker.stop()
 
 
 @pytest.fixture

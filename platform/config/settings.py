@@ -328,7 +328,13 @@ LOGGING = {
 
 # --- Celery (read by config/celery_app.py) --------------------------------------------------------
 # One queue per suite app, named by its label (each AppConfig's celery_queue; ``manage.py check`` verifies).
-CELERY_QUEUES_ALL = ("default", *(app.rsplit(".", 1)[-1] for app in SUITE_APPS), "maintenance")
+# The language-model pool: jobs handed on after their CPU part (core.jobs.AwaitLLM) run on queue ``llm``,
+# served by a worker with a thread pool of LLM_WIDTH threads, so that many model calls are in flight
+# together whatever the number of CPU worker processes. Default: the model service's batch size.
+CELERY_LLM_QUEUE = "llm"
+LLM_WIDTH = env_int("LLM_WIDTH", 32, minimum=1, maximum=1024)
+CELERY_QUEUES_ALL = ("default", *(app.rsplit(".", 1)[-1] for app in SUITE_APPS), "maintenance",
+                     CELERY_LLM_QUEUE)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None  # the database row is the source of truth
 CELERY_TASK_IGNORE_RESULT = True
@@ -339,7 +345,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_TASK_ROUTES = (
-    {"core.jobs_sweep": {"queue": "maintenance"}, "core.*": {"queue": "default"}},
+    {"core.jobs_sweep": {"queue": "maintenance"}, "core.job_continue": {"queue": CELERY_LLM_QUEUE},
+     "core.*": {"queue": "default"}},
     "core.registry:task_route",  # "<app label>.*" to that suite app's celery_queue
 )
 CELERY_TASK_ACKS_LATE = True

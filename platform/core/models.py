@@ -51,6 +51,9 @@ class Job(models.Model):
     prompt_version = models.PositiveIntegerField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
+    stage = models.JSONField(
+        null=True, blank=True, editable=False,
+        help_text=_("Between the CPU part and the language-model part of a job: what the second part needs."))
 
     #: "<app>.<kind>", the key in the job registry; set by each subclass.
     job_type: ClassVar[str] = ""
@@ -85,6 +88,7 @@ class JobAttempt(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         NEEDS_REVIEW = "needs_review", _("Needs review")
         RETRY = "retry", _("Will retry")
+        HANDED_ON = "handed_on", _("Handed on to the language-model pool")
         FAILED = "failed", _("Failed")
         ABANDONED = "abandoned", _("Abandoned (worker lost)")
         SUPERSEDED = "superseded", _("Superseded (lease lost)")

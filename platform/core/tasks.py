@@ -14,7 +14,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from core import services
+from core import registry, services
 from core.jobs import TransientJobError
 from core.model_client import backoff_delay
 from core.models import DiagnosticJob
@@ -44,6 +44,12 @@ def job_task_run(task, *, model, job_id: str, handler) -> str:
                             min(float(hint) + random.random(), settings.CELERY_VISIBILITY_TIMEOUT / 4))
         logger.warning("job %s %s: %s; retrying in %.0fs", model.job_type, job_id, exc, countdown)
         raise task.retry(countdown=countdown, exc=exc) from exc
+
+
+@shared_task(name="core.job_continue", **JOB_TASK_OPTIONS)
+def job_continue(self, job_type: str, job_id: str) -> str:
+    """The language-model part of a job handed on with ``AwaitLLM`` (queue ``llm``, a thread pool)."""
+    return job_task_run(self, model=registry.job_model(job_type), job_id=job_id, handler=None)
 
 
 @shared_task(name="core.diagnostic_run", **JOB_TASK_OPTIONS)

@@ -16,29 +16,36 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from core.jobs import JobOutcome, PermanentJobError, TransientJobError
+from core.jobs import AwaitLLM, JobOutcome, PermanentJobError, TransientJobError
 from core.model_client import ModelServiceError, PermanentModelError, TransientModelError
 from core.models import Batch, Job, JobAttempt, JobStatus
 
 logger = logging.getLogger(__name__)
 
+#: The task that runs the language-model part of a job handed on with :class:`core.jobs.AwaitLLM`.
+CONTINUE_TASK = "core.job_continue"
+
 
 def job_enqueue(*, job: Job) -> None:
-    """Send the job's id to its queue once the current transaction commits."""
-    task = current_app.tasks[job.task_name] if job.task_name in current_app.tasks else None
+    """Send the job's id to its queue once the current transaction commits: a job handed on to the
+    language-model pool (``Job.stage`` set) goes to ``core.job_continue`` (queue ``llm``)."""
     type(job).objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
-    job_id = str(job.pk)
-    task_name = job.task_name
+    if job.stage:
+        task_name, args = CONTINUE_TASK, [job.job_type, str(job.pk)]
+    else:
+        task_name, args = job.task_name, [str(job.pk)]
 
     def _send() -> None:
+        task = current_app.tasks.get(task_name)
         try:
             if task is not None:
-                task.apply_async(args=[job_id])
+                task.apply_async(args=args)
             else:
-                current_app.send_task(task_name, args=[job_id])
+                current_app.send_task(task_name, args=args)
         except Exception:  # broker down: the sweeper sends it again later; the row is safe
-            logger.exception("could not enqueue %s %s; the sweeper will retry", task_name, job_id)
+            logger.exception("could not enqueue %s %s; the sweeper will retry", task_name, args[-1])
 
     transaction.on_commit(_send)
 
@@ -67,27 +74,32 @@ def jobs_enqueue(*, jobs: list[Job]) -> None:
     transaction.on_commit(_send)
 
 
-def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> str:
-    """Run one delivery of a job message. Returns the final status, or "skipped".
+def job_execute(*, model: type[Job], job_id: str, handler=None, worker: str = "") -> str:
+    """Run one delivery of a job message. Returns the final status, "deferred" or "skipped".
 
     1. Claim: atomically move the job to ``running`` with a fresh lease, if it is queued or its
        previous lease has expired (its worker died). Otherwise another delivery owns it or it is
-       done: skip.
-    2. Run ``handler(job) -> JobOutcome`` outside any transaction (it may call the model service).
+       done: skip. Without a ``handler`` (the language-model pool) only jobs handed on are claimed.
+    2. Run ``handler(job)`` outside any transaction (it may call the model service); for a job handed
+       on (``Job.stage`` set), run its stored ``finish(job, state)`` instead.
     3. Store: in one transaction, only if our lease still stands, run ``outcome.apply`` and write the
-       result. A transient error puts the job back to ``queued`` and re-raises for a Celery retry.
+       result. An :class:`AwaitLLM` answer hands the job on instead: back to ``queued`` with its stage,
+       sent to the language-model pool. A transient error puts the job back to ``queued`` (its stage
+       kept) and re-raises for a Celery retry.
     """
     worker = worker or socket.gethostname()
     now = timezone.now()
     token = uuid.uuid4()
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+    if handler is None:
+        claimable &= Q(stage__isnull=False)
     # The claim and its attempt row in one transaction: a worker killed between the two must not leave
     # ``attempts`` counted with no JobAttempt on record (found by tests/faults/test_finance_batch_sigkill.py).
     with transaction.atomic():
         claimed = model.objects.filter(pk=job_id).filter(claimable).update(
             status=JobStatus.RUNNING, started_at=now, lease_token=token,
             lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-            attempts=F("attempts") + 1, progress=0.0, progress_message="",
+            attempts=F("attempts") + 1, progress_message="",
         )
         if not claimed:
             logger.info("job %s %s not claimable (done or owned by another worker); skipping",
@@ -101,9 +113,18 @@ def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> 
             job_type=model.job_type, job_id=job.pk, number=job.attempts, lease_token=token,
             worker=worker[:200]
         )
+    stage = job.stage or None
+    if stage:
+        def run(job):
+            return import_string(stage["finish"])(job, stage.get("state") or {})
+    elif handler is not None:
+        run = handler
+        type(job).objects.filter(pk=job.pk, lease_token=token).update(progress=0.0)
+    else:  # pragma: no cover - the claim above only takes staged jobs without a handler
+        return "skipped"
     started = time.monotonic()
     try:
-        outcome = handler(job)
+        outcome = run(job)
     except (TransientJobError, TransientModelError) as exc:
         code = getattr(exc, "code", "transient_error")
         waited = (timezone.now() - job.queued_at).total_seconds()
@@ -140,8 +161,38 @@ def job_execute(*, model: type[Job], job_id: str, handler, worker: str = "") -> 
         logger.exception("job %s %s crashed", model.job_type, job.pk)
         _job_fail(model, job, token, attempt, "internal_error", f"{type(exc).__name__}: {exc}")
         return JobStatus.FAILED
-    outcome.timings.setdefault("total_s", round(time.monotonic() - started, 3))
+    elapsed = round(time.monotonic() - started, 3)
+    if isinstance(outcome, AwaitLLM):
+        return _job_hand_on(model, job, token, attempt, outcome, elapsed)
+    if stage:
+        outcome.timings = {**(stage.get("timings") or {}), **outcome.timings}
+        outcome.timings["total_s"] = round(float(stage.get("elapsed_s") or 0) + elapsed, 3)
+    outcome.timings.setdefault("total_s", elapsed)
     return _job_store(model, job, token, attempt, outcome)
+
+
+def _job_hand_on(model, job, token, attempt, wait: AwaitLLM, elapsed: float) -> str:
+    """Store the CPU part's side effects and state; queue the job for the language-model pool."""
+    now = timezone.now()
+    with transaction.atomic():
+        row = model.objects.select_for_update().filter(pk=job.pk, lease_token=token,
+                                                       status=JobStatus.RUNNING).first()
+        if row is None:
+            JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.SUPERSEDED,
+                                                            finished_at=now)
+            return "skipped"
+        if wait.apply is not None:
+            wait.apply(row)
+        row.stage = {"finish": wait.finish_path, "state": wait.state, "timings": wait.timings,
+                     "elapsed_s": elapsed, "handed_on_at": now.isoformat()}
+        row.status = JobStatus.QUEUED
+        row.lease_token = None
+        row.lease_expires_at = None
+        row.progress_message = wait.message[:200]
+        row.save()
+        JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.HANDED_ON, finished_at=now)
+        job_enqueue(job=row)
+    return "deferred"
 
 
 def _job_store(model, job, token, attempt, outcome: JobOutcome) -> str:
@@ -170,6 +221,7 @@ def _job_store(model, job, token, attempt, outcome: JobOutcome) -> str:
         row.prompt_template = outcome.prompt_template[:200]
         row.prompt_version = outcome.prompt_version
         row.timings = outcome.timings
+        row.stage = None
         for name, value in outcome.fields.items():
             setattr(row, name, value)
         row.save()
@@ -182,7 +234,7 @@ def _job_fail(model, job, token, attempt, code: str, message: str) -> None:
     now = timezone.now()
     updated = model.objects.filter(pk=job.pk, lease_token=token).update(
         status=JobStatus.FAILED, error_code=code[:64], error_message=message[:4000], finished_at=now,
-        lease_token=None, lease_expires_at=None, progress_message="",
+        lease_token=None, lease_expires_at=None, progress_message="", stage=None,
     )
     JobAttempt.objects.filter(pk=attempt.pk).update(
         outcome=JobAttempt.Outcome.FAILED if updated else JobAttempt.Outcome.SUPERSEDED,
