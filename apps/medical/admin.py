@@ -6,7 +6,8 @@ from apps.medical.models import Addendum, Instance, Report, Series, Study
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ("id", "modality", "body_part", "status", "series_count", "frame_count", "source", "queued_at")
+    list_display = ("id", "modality", "body_part", "status", "series_count", "frame_count", "source",
+                    "queued_at")
     list_filter = ("status", "modality", "source")
     readonly_fields = [f.name for f in Study._meta.fields]
     search_fields = ("id", "study_instance_uid", "description")

@@ -30,10 +30,9 @@ from rest_framework.parsers import BaseParser
 from rest_framework.views import APIView
 
 from apps.medical import services
+from apps.medical.errors import UploadRefused
 from apps.medical.ingest import IngestError, parse_dicom
-from core.audit import audit_record
 from core.auth import HasRole
-from core.uploads import UploadTooLarge
 
 # Failure reasons (PS3.4 Annex GG / PS3.18 Table 10.5.3-2)
 CANNOT_UNDERSTAND = 0xC000
@@ -102,7 +101,8 @@ class MultipartRelatedParser(BaseParser):
                 total += len(chunk)
                 if total > limit + 1024 * 1024:
                     spool.close()
-                    raise UploadTooLarge(f"the request is over the upload limit of {limit / 1048576:.0f} MB")
+                    raise UploadRefused(f"the request is over the upload limit of {limit / 1048576:.0f} MB",
+                                        code="upload_too_large")
                 spool.write(chunk)
         return spool
 
@@ -142,15 +142,17 @@ class StowView(APIView):
         # Clients send Accept: application/dicom+json; errors are rendered as JSON either way.
         return super().perform_content_negotiation(request, force=True)
 
-    @extend_schema(operation_id="dicomweb_store", request={"multipart/related": bytes}, responses=STOW_RESPONSES)
+    @extend_schema(operation_id="dicomweb_store", request={"multipart/related": bytes},
+                   responses=STOW_RESPONSES)
     def post(self, request, study_uid: str | None = None):
         ctype = request.META.get("CONTENT_TYPE", "")
         if not ctype.lower().startswith("multipart/related"):
-            raise UnsupportedMediaType(ctype or "none",
-                                       detail="STOW-RS needs Content-Type: multipart/related; type=\"application/dicom\"")
+            needed = 'STOW-RS needs Content-Type: multipart/related; type="application/dicom"'
+            raise UnsupportedMediaType(ctype or "none", detail=needed)
         part_type = (_TYPE.search(ctype).group(1) if _TYPE.search(ctype) else "application/dicom").lower()
         if part_type != "application/dicom":
-            raise UnsupportedMediaType(ctype, detail=f"only type=\"application/dicom\" parts are accepted, not {part_type}")
+            raise UnsupportedMediaType(
+                ctype, detail=f'only type="application/dicom" parts are accepted, not {part_type}')
         match = _BOUNDARY.search(ctype)
         if not match:
             raise ParseError("the Content-Type has no boundary parameter")
@@ -161,7 +163,8 @@ class StowView(APIView):
                 name = f"part-{n}.dcm"
                 ptype = part.headers.get("content-type", "application/dicom").split(";")[0].strip().lower()
                 if ptype != "application/dicom":
-                    failed.append({**_uid_item("", ""), "00081197": {"vr": "US", "Value": [CANNOT_UNDERSTAND]}})
+                    failed.append({**_uid_item("", ""),
+                                   "00081197": {"vr": "US", "Value": [CANNOT_UNDERSTAND]}})
                     continue
                 try:
                     inst = parse_dicom(name, part.data, check_pixels=True)
@@ -184,15 +187,17 @@ class StowView(APIView):
                       "00081199": {"vr": "SQ", "Value": referenced} if referenced else {"vr": "SQ"}}
         location = None
         if accepted:
-            try:
-                batch = services.upload_create(owner=request.user, files=accepted, source="stow-rs")
-            except services.UploadRefused as exc:
-                raise ParseError(str(exc)) from None
-            location = request.build_absolute_uri(reverse("api-v1:medical-batch-detail", kwargs={"batch_id": batch.pk}))
+            # a refusal (UploadRefused: over the upload limit 413, else 400) is answered by the API's
+            # exception handler in the platform's one error shape, like the malformed-body errors above
+            batch = services.upload_create(owner=request.user, files=accepted, source="stow-rs",
+                                           request=request, audit_detail={"failed": len(failed)})
+            url = reverse("api-v1:medical-batch-detail", kwargs={"batch_id": batch.pk})
+            location = request.build_absolute_uri(url)
             body["00081190"] = {"vr": "UR", "Value": [location]}
-            audit_record(actor=request.user, action="submit", obj=batch, request=request,
-                         detail={"via": "stow-rs", "stored": len(accepted), "failed": len(failed)})
-        code = status.HTTP_200_OK if not failed else (status.HTTP_202_ACCEPTED if accepted else status.HTTP_409_CONFLICT)
+        if not failed:
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_202_ACCEPTED if accepted else status.HTTP_409_CONFLICT
         response = HttpResponse(json.dumps(body), status=code, content_type="application/dicom+json")
         if location:
             response["Location"] = location

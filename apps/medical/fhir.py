@@ -104,13 +104,16 @@ def build_diagnostic_report(
         "category": [
             {
                 "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD", "display": "Radiology"}
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD",
+                     "display": "Radiology"}
                 ]
             }
         ],
         "code": {
-            "coding": [{"system": "http://loinc.org", "code": "18748-4", "display": "Diagnostic imaging study"}],
-            "text": "Radiology report" if signature else "Radiology report (AI-generated draft, not verified)",
+            "coding": [{"system": "http://loinc.org", "code": "18748-4",
+                        "display": "Diagnostic imaging study"}],
+            "text": ("Radiology report" if signature
+                     else "Radiology report (AI-generated draft, not verified)"),
         },
         "issued": _instant(issued_at),
         "imagingStudy": [

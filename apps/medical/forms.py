@@ -12,31 +12,36 @@ class UploadForm(forms.Form):
 
     indication = forms.CharField(
         label=_("Clinical indication"), required=False, max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("e.g. cough for 3 weeks, rule out pneumonia")}),
+        widget=forms.Textarea(attrs={"rows": 3,
+                                     "placeholder": _("e.g. cough for 3 weeks, rule out pneumonia")}),
         help_text=_("Optional. Names, dates and ID numbers are removed before the text is used."),
     )
-    language = forms.ChoiceField(label=_("Draft language"), choices=[("en", "English"), ("zh-hans", "简体中文")],
-                                 required=False)
+    language = forms.ChoiceField(label=_("Draft language"), required=False,
+                                 choices=[("en", "English"), ("zh-hans", "简体中文")])
+
+
+def _rows(n: int) -> forms.Textarea:
+    return forms.Textarea(attrs={"rows": n})
 
 
 class ReportEditForm(forms.Form):
-    technique = forms.CharField(label=_("Technique"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    comparison = forms.CharField(label=_("Comparison"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    technique = forms.CharField(label=_("Technique"), required=False, widget=_rows(2))
+    comparison = forms.CharField(label=_("Comparison"), required=False, widget=_rows(2))
     findings = forms.CharField(
-        label=_("Findings"), required=False, widget=forms.Textarea(attrs={"rows": 6}),
+        label=_("Findings"), required=False, widget=_rows(6),
         help_text=_("One finding per line: location | description | evidence"),
     )
-    impression = forms.CharField(label=_("Impression"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    recommendations = forms.CharField(label=_("Recommendations"), required=False,
-                                      widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One per line"))
-    limitations = forms.CharField(label=_("Limitations"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    impression = forms.CharField(label=_("Impression"), required=False, widget=_rows(3))
+    recommendations = forms.CharField(label=_("Recommendations"), required=False, widget=_rows(3),
+                                      help_text=_("One per line"))
+    limitations = forms.CharField(label=_("Limitations"), required=False, widget=_rows(2))
 
     @staticmethod
     def initial_from(sections: dict) -> dict:
         return {
             "technique": sections.get("technique", ""),
             "comparison": sections.get("comparison", ""),
-            "findings": "\n".join(" | ".join([f.get("location", ""), f.get("description", ""), f.get("evidence", "")])
+            "findings": "\n".join(" | ".join(f.get(k, "") for k in ("location", "description", "evidence"))
                                   for f in sections.get("findings") or []),
             "impression": sections.get("impression", ""),
             "recommendations": "\n".join(sections.get("recommendations") or []),
@@ -60,9 +65,10 @@ class ReportEditForm(forms.Form):
             if not parts[1]:
                 self.add_error("findings", _("Line %(n)d has no description.") % {"n": n})
         sections = {
-            "technique": data.get("technique", ""), "comparison": data.get("comparison", ""), "findings": findings,
-            "impression": data.get("impression", ""),
-            "recommendations": [r.strip() for r in (data.get("recommendations") or "").splitlines() if r.strip()],
+            "technique": data.get("technique", ""), "comparison": data.get("comparison", ""),
+            "findings": findings, "impression": data.get("impression", ""),
+            "recommendations": [r.strip() for r in (data.get("recommendations") or "").splitlines()
+                                if r.strip()],
             "limitations": data.get("limitations", ""),
         }
         try:
@@ -76,7 +82,8 @@ class SignForm(forms.Form):
     name = forms.CharField(label=_("Your name, as signed"), max_length=200)
     organization = forms.CharField(label=_("Department or organisation"), max_length=200, required=False)
     confirm = forms.BooleanField(
-        label=_("I have reviewed the images and this report; I sign it as final. It cannot be edited afterwards."),
+        label=_("I have reviewed the images and this report; I sign it as final. "
+                "It cannot be edited afterwards."),
         required=True,
     )
 

@@ -25,13 +25,15 @@ class Study(Job):
                                           help_text=_("De-identified Study Instance UID."))
     modality = models.CharField(max_length=64, blank=True)
     body_part = models.CharField(max_length=64, blank=True)
-    description = models.CharField(max_length=200, blank=True, help_text=_("De-identified study description."))
+    description = models.CharField(max_length=200, blank=True,
+                                   help_text=_("De-identified study description."))
     indication = models.TextField(blank=True, help_text=_("Clinical indication as entered (not sent as is)."))
     language = models.CharField(max_length=8, default="en")
     series_count = models.PositiveIntegerField(default=0)
     instance_count = models.PositiveIntegerField(default=0)
     frame_count = models.PositiveIntegerField(default=0)
-    flags = models.JSONField(default=list, blank=True, help_text=_("Review flags, e.g. burned-in annotation."))
+    flags = models.JSONField(default=list, blank=True,
+                             help_text=_("Review flags, e.g. burned-in annotation."))
     source = models.CharField(max_length=16, default="upload", help_text=_("upload, api, stow-rs or demo"))
 
     job_type = "medical.study"
@@ -108,14 +110,18 @@ class Instance(models.Model):
         SKIPPED = "skipped", _("Skipped")
 
     batch = models.ForeignKey("core.Batch", on_delete=models.CASCADE, related_name="+")
-    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.CASCADE, related_name="instances")
-    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE, related_name="instances")
-    file_name = models.CharField(max_length=500, help_text=_("The name it was uploaded under (ZIP path included)."))
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="instances")
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="instances")
+    file_name = models.CharField(max_length=500,
+                                 help_text=_("The name it was uploaded under (ZIP path included)."))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
-    sop_instance_uid = models.CharField(max_length=64, blank=True, help_text=_("De-identified SOP Instance UID."))
+    sop_instance_uid = models.CharField(max_length=64, blank=True,
+                                        help_text=_("De-identified SOP Instance UID."))
     sop_class_uid = models.CharField(max_length=64, blank=True)
     modality = models.CharField(max_length=16, blank=True)
     transfer_syntax = models.CharField(max_length=100, blank=True)

@@ -52,13 +52,14 @@ def _labels(language: str) -> dict[str, str]:
     if language == "zh-hans":
         return {
             "technique": "检查技术", "comparison": "对比", "findings": "所见", "impression": "印象",
-            "recommendations": "建议", "limitations": "局限性", "key_images": "关键图像", "addenda": "补充说明",
-            "review": "自动核查提示", "evidence": "依据",
+            "recommendations": "建议", "limitations": "局限性", "key_images": "关键图像",
+            "addenda": "补充说明", "review": "自动核查提示", "evidence": "依据",
         }
     return {
-        "technique": "Technique", "comparison": "Comparison", "findings": "Findings", "impression": "Impression",
-        "recommendations": "Recommendations", "limitations": "Limitations", "key_images": "Key images",
-        "addenda": "Addenda", "review": "Automatic review notes", "evidence": "evidence",
+        "technique": "Technique", "comparison": "Comparison", "findings": "Findings",
+        "impression": "Impression", "recommendations": "Recommendations", "limitations": "Limitations",
+        "key_images": "Key images", "addenda": "Addenda", "review": "Automatic review notes",
+        "evidence": "evidence",
     }
 
 
@@ -84,7 +85,7 @@ def render_pdf(
     """Render the report to PDF bytes.
 
     ``key_images`` are PNG bytes or ``(png, caption)`` pairs. ``review_notes`` (e.g. the
-    :func:`apps.medical.prompting.postcheck` warnings) are printed on drafts only. ``addenda`` are
+    :func:`apps.medical.decisions.postcheck` warnings) are printed on drafts only. ``addenda`` are
     strings or dicts with ``text``, ``author``, ``datetime``.
     """
     _ensure_font()
@@ -141,7 +142,8 @@ def render_pdf(
             cells.append(cell)
         rows = [cells[i : i + 2] + [[]] * (2 - len(cells[i : i + 2])) for i in range(0, len(cells), 2)]
         table = Table(rows, colWidths=[85 * mm, 85 * mm])
-        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER")]))
+        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                   ("ALIGN", (0, 0), (-1, -1), "CENTER")]))
         story.append(table)
 
     addenda = list(addenda)

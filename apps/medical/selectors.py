@@ -87,8 +87,8 @@ def has_report(study: Study) -> bool:
 
 
 def batch_files(*, batch: Batch) -> list[Instance]:
-    return list(Instance.objects.filter(batch=batch).select_related("series").order_by("study_id", "series__order",
-                                                                                        "order", "file_name"))
+    files = Instance.objects.filter(batch=batch).select_related("series")
+    return list(files.order_by("study_id", "series__order", "order", "file_name"))
 
 
 def medical_batches_for_user(*, user, limit: int = 10) -> list[Batch]:

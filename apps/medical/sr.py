@@ -110,20 +110,22 @@ def build_sr(
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=hd.UID(), name=(model_name or "radiology draft model")[:64], manufacturer_name=manufacturer[:64]
     )
-    children.extend(hd.sr.ObserverContext(observer_type=codes.DCM.Device, observer_identifying_attributes=device))
+    children.extend(hd.sr.ObserverContext(observer_type=codes.DCM.Device,
+                                          observer_identifying_attributes=device))
     if signature is not None:
         person = hd.sr.PersonObserverIdentifyingAttributes(
             name=_person_name(signature.name), organization_name=signature.organization[:64]
         )
-        children.extend(hd.sr.ObserverContext(observer_type=codes.DCM.Person, observer_identifying_attributes=person))
+        children.extend(hd.sr.ObserverContext(observer_type=codes.DCM.Person,
+                                              observer_identifying_attributes=person))
     else:
         children.append(_text(codes.DCM.Comment, DRAFT_NOTICE))
     if report["technique"]:
-        children.append(
-            _container(codes.DCM.CurrentProcedureDescriptions, [_text(codes.DCM.ProcedureDescription, report["technique"])])
-        )
+        technique = _text(codes.DCM.ProcedureDescription, report["technique"])
+        children.append(_container(codes.DCM.CurrentProcedureDescriptions, [technique]))
     if report["comparison"]:
-        children.append(_container(codes.DCM.PriorProcedureDescriptions, [_text(codes.DCM.Comment, report["comparison"])]))
+        comparison = _text(codes.DCM.Comment, report["comparison"])
+        children.append(_container(codes.DCM.PriorProcedureDescriptions, [comparison]))
     findings: list[Any] = []
     for f in report["findings"]:
         text = ": ".join(x for x in (f["location"], f["description"]) if x)
@@ -145,11 +147,11 @@ def build_sr(
     if findings:
         children.append(_container(codes.DCM.Findings, findings))
     if report["impression"]:
-        children.append(_container(codes.DCM.Impressions, [_text(codes.DCM.Impression, report["impression"])]))
+        impression = _text(codes.DCM.Impression, report["impression"])
+        children.append(_container(codes.DCM.Impressions, [impression]))
     if report["recommendations"]:
-        children.append(
-            _container(codes.DCM.Recommendations, [_text(codes.DCM.Recommendation, r) for r in report["recommendations"]])
-        )
+        recommendations = [_text(codes.DCM.Recommendation, r) for r in report["recommendations"]]
+        children.append(_container(codes.DCM.Recommendations, recommendations))
     if report["limitations"]:
         children.append(_text(codes.DCM.Comment, f"Limitations: {report['limitations']}"))
     addenda_items = [_text(codes.DCM.Comment, _addendum_text(a)) for a in addenda]
@@ -181,7 +183,8 @@ def build_sr(
     sr.ContentDate = when.strftime("%Y%m%d")
     sr.ContentTime = when.strftime("%H%M%S")
     if signature is not None:
-        sr.VerifyingObserverSequence[0].VerificationDateTime = DT(signature.signed_at.strftime("%Y%m%d%H%M%S"))
+        verified_at = DT(signature.signed_at.strftime("%Y%m%d%H%M%S"))
+        sr.VerifyingObserverSequence[0].VerificationDateTime = verified_at
     sr.SeriesDescription = "Radiology report" if signature else "AI-generated draft report"
     sr.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: reports may be Chinese; values are re-encoded on save
     buf = io.BytesIO()

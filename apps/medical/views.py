@@ -10,18 +10,18 @@ from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.exceptions import APIException
 
 from apps.medical import selectors, services
-from apps.medical.api.views import Conflict, content_length_check, download_response
+from apps.medical.api.views import download_response
+from apps.medical.errors import ReportError
 from apps.medical.forms import AddendumForm, ReportEditForm, SignForm, UploadForm
 from apps.medical.imaging import PRESETS, ImagingError
 from apps.medical.models import Instance, KeyImage
 from core import selectors as core_selectors
-from core.audit import audit_record
 from core.auth import role_required
+from core.errors import AppError, ConflictError, form_add_error
+from core.htmx import job_status_response
 from core.models import Batch
-from core.uploads import upload_check
 
 PRESET_CHOICES = ["auto", *PRESETS]
 
@@ -52,29 +52,26 @@ def index(request):
 @role_required("medical")
 @require_http_methods(["GET", "POST"])
 def upload(request):
-    form = UploadForm(request.POST if request.method == "POST" else None, initial={"language": "zh-hans" if get_language() == "zh-hans" else "en"})
-    upload_error = None
-    if request.method == "POST":
-        try:
-            content_length_check(request)
-            files = request.FILES.getlist("files")
-            upload_check(files, field="files")
-            if form.is_valid():
-                batch = services.upload_create(owner=request.user, files=files,
-                                               indication=form.cleaned_data.get("indication", ""),
-                                               language=form.cleaned_data.get("language") or "en")
-                audit_record(actor=request.user, action="submit", obj=batch, request=request,
-                             detail={"files": len(files), "via": "web"})
-                messages.success(request, _("Upload received: the files are being de-identified and read."))
-                return redirect("medical:batch_detail", batch_id=batch.pk)
-        except APIException as exc:
-            upload_error = str(exc.detail)
-        except services.UploadRefused as exc:
-            upload_error = str(exc)
-    status = 400 if upload_error or (request.method == "POST" and not form.is_valid()) else 200
-    if upload_error and "upload limit" in upload_error:
-        status = 413
-    return render(request, "medical/upload.html", {"form": form, "upload_error": upload_error}, status=status)
+    """Upload DICOM files or ZIPs; a refused upload is shown on the form with its status (400, 413)."""
+    language = "zh-hans" if get_language() == "zh-hans" else "en"
+    form = UploadForm(request.POST if request.method == "POST" else None, initial={"language": language})
+    if request.method == "GET":
+        return render(request, "medical/upload.html", {"form": form})
+    status = 400
+    try:
+        services.upload_length_check(request.META.get("CONTENT_LENGTH"))
+        files = request.FILES.getlist("files")
+        services.upload_files_check(files)
+        if form.is_valid():
+            batch = services.upload_create(owner=request.user, files=files, request=request,
+                                           indication=form.cleaned_data.get("indication", ""),
+                                           language=form.cleaned_data.get("language") or "en")
+            messages.success(request, _("Upload received: the files are being de-identified and read."))
+            return redirect("medical:batch_detail", batch_id=batch.pk)
+    except AppError as exc:
+        form_add_error(form, exc)
+        status = exc.status
+    return render(request, "medical/upload.html", {"form": form}, status=status)
 
 
 def _batch_or_404(request, batch_id) -> Batch:
@@ -115,18 +112,21 @@ def study_detail(request, study_id):
     """The viewer: key images and every slice/frame with window presets, beside the draft."""
     study = _study_or_404(request, study_id)
     report = selectors.study_report(study=study)
-    audit_record(actor=request.user, action="view", obj=study, request=request, detail={"via": "web"})
+    identity = getattr(study, "identity", None)
+    services.study_view_record(user=request.user, study=study, request=request, via="web",
+                               identity=identity is not None)
     stacks = selectors.study_stacks(study=study)
     viewer = [{"series": i, "frames": s["frames"]} for i, s in enumerate(stacks)]
+    signer = request.user.get_full_name() or request.user.get_username()
     return render(request, "medical/study_detail.html", {
-        "study": study, "report": report, "identity": getattr(study, "identity", None),
+        "study": study, "report": report, "identity": identity,
         "series": selectors.study_series(study=study), "key_images": selectors.study_key_images(study=study),
         "stacks": stacks, "viewer_json": json.dumps(viewer), "presets": PRESET_CHOICES,
         "is_ct": "CT" in (study.modality or "").split("/"),
         "files": list(study.instances.select_related("series").order_by("series__order", "order")),
-        "sign_form": SignForm(initial={"name": request.user.get_full_name() or request.user.get_username(),
+        "sign_form": SignForm(initial={"name": signer,
                                        "organization": services.organization_name()}),
-        "addendum_form": AddendumForm(initial={"name": request.user.get_full_name() or request.user.get_username()}),
+        "addendum_form": AddendumForm(initial={"name": signer}),
         "addenda": list(report.addenda.all()) if report else [],
     })
 
@@ -134,11 +134,7 @@ def study_detail(request, study_id):
 @role_required("medical")
 def study_status(request, study_id):
     """The processing card (htmx polls it); tells the page to reload when the job is done."""
-    study = _study_or_404(request, study_id)
-    response = render(request, "core/_job_status.html", {"job": study})
-    if study.is_terminal and request.headers.get("HX-Request"):
-        response["HX-Refresh"] = "true"
-    return response
+    return job_status_response(request, job=_study_or_404(request, study_id))
 
 
 @role_required("medical")
@@ -154,13 +150,16 @@ def report_edit(request, study_id):
     form = ReportEditForm(request.POST or None, initial=ReportEditForm.initial_from(report.sections))
     if request.method == "POST" and form.is_valid():
         try:
-            services.report_edit(report=report, user=request.user, sections=form.cleaned_data["sections"])
-        except services.ReportLocked:
+            services.report_edit(report=report, user=request.user, sections=form.cleaned_data["sections"],
+                                 request=request)
+        except ConflictError:
             messages.error(request, _("This report is signed and final; add an addendum instead."))
             return redirect(study.get_absolute_url())
-        audit_record(actor=request.user, action="edit", obj=report, request=request)
-        messages.success(request, _("Report saved (still a draft until you sign it)."))
-        return redirect(study.get_absolute_url())
+        except ReportError as exc:
+            form_add_error(form, exc)
+        else:
+            messages.success(request, _("Report saved (still a draft until you sign it)."))
+            return redirect(study.get_absolute_url())
     return render(request, "medical/report_edit.html", {"study": study, "report": report, "form": form},
                   status=400 if request.method == "POST" else 200)
 
@@ -177,13 +176,13 @@ def report_sign(request, study_id):
         messages.error(request, _("To sign, give your name and tick the confirmation."))
         return redirect(study.get_absolute_url())
     try:
-        report = services.report_sign(report=report, user=request.user, name=form.cleaned_data["name"],
-                                      organization=form.cleaned_data.get("organization", ""))
-    except services.ReportLocked:
+        services.report_sign(report=report, user=request.user, name=form.cleaned_data["name"],
+                             organization=form.cleaned_data.get("organization", ""), request=request)
+    except ConflictError:
         messages.error(request, _("This report is already signed."))
         return redirect(study.get_absolute_url())
-    audit_record(actor=request.user, action="sign", obj=report, request=request,
-                 detail={"name": report.signer_name, "signed_at": report.signed_at.isoformat()})
+    # any other refusal (a report without the draft's shape: ReportError, 400) is an AppError that
+    # core.errors.AppErrorMiddleware answers with its status and message
     messages.success(request, _("Report signed. It is final; later changes become addenda."))
     return redirect(study.get_absolute_url())
 
@@ -198,12 +197,11 @@ def addendum_add(request, study_id):
         messages.error(request, _("The addendum needs some text."))
         return redirect(study.get_absolute_url())
     try:
-        addendum = services.addendum_add(report=report, user=request.user, text=form.cleaned_data["text"],
-                                         name=form.cleaned_data.get("name", ""))
-    except ValueError:
+        services.addendum_add(report=report, user=request.user, text=form.cleaned_data["text"],
+                              name=form.cleaned_data.get("name", ""), request=request)
+    except ConflictError:
         messages.error(request, _("Addenda are for signed reports; edit a draft directly."))
         return redirect(study.get_absolute_url())
-    audit_record(actor=request.user, action="edit", obj=addendum, request=request, detail={"addendum": True})
     messages.success(request, _("Addendum added."))
     return redirect(study.get_absolute_url())
 
@@ -248,14 +246,11 @@ def key_image(request, key_id):
 @role_required("medical")
 def download(request, study_id, kind):
     study = _study_or_404(request, study_id)
-    if kind not in ("pdf", "sr", "fhir") or selectors.study_report(study=study) is None:
+    if kind not in services.DOCUMENT_KINDS or selectors.study_report(study=study) is None:
         raise Http404(_("No such document."))
     identified = request.GET.get("deidentified") not in ("1", "true", "yes")
     try:
-        response = download_response(study, kind, identified)
-    except Conflict as exc:
-        messages.error(request, str(exc.detail))
+        return download_response(request, study, kind, identified, via="web")
+    except ConflictError as exc:
+        messages.error(request, exc.message)
         return redirect(study.get_absolute_url())
-    audit_record(actor=request.user, action="export", obj=study, request=request,
-                 detail={"format": kind, "identified": identified, "via": "web"})
-    return response

@@ -9,6 +9,11 @@ from apps.medical.models import AI_DRAFT_NOTICE, Instance, Report
 from apps.medical.prompting import REPORT_FIELDS
 from core.api.serializers import BatchSerializer, JobSerializer
 
+#: the features of a series shown in the API (the rest stays in the study's result)
+SERIES_FEATURES = ("rows", "columns", "pixel_spacing_mm", "slice_thickness_mm", "spacing_between_slices_mm",
+                   "orientation", "units", "intensity", "hu_classes", "histogram", "body_part", "acquisition",
+                   "transfer_syntaxes")
+
 
 def _abs(context, path: str) -> str:
     request = context.get("request")
@@ -34,7 +39,8 @@ def file_row(inst: Instance) -> dict:
 def report_data(report: Report | None, context) -> dict | None:
     if report is None:
         return None
-    sections = {k: report.sections.get(k, [] if k in ("findings", "recommendations") else "") for k in REPORT_FIELDS}
+    sections = {k: report.sections.get(k, [] if k in ("findings", "recommendations") else "")
+                for k in REPORT_FIELDS}
     return {
         "status": report.status,
         "ai_generated": report.ai_generated,
@@ -49,7 +55,8 @@ def report_data(report: Report | None, context) -> dict | None:
         "signed_by": report.signer_name or None,
         "signer_organization": report.signer_organization or None,
         "signed_at": report.signed_at,
-        "addenda": [{"text": a.text, "author": a.author_name, "created_at": a.created_at} for a in report.addenda.all()],
+        "addenda": [{"text": a.text, "author": a.author_name, "created_at": a.created_at}
+                    for a in report.addenda.all()],
     }
 
 
@@ -94,15 +101,13 @@ class StudySerializer(StudySummarySerializer):
                 "series_instance_uid": s.series_instance_uid, "series_number": s.series_number,
                 "modality": s.modality, "description": s.description, "instances": s.instance_count,
                 "frames": s.frame_count, "error": s.error_message or None,
-                "features": {k: f.get(k) for k in ("rows", "columns", "pixel_spacing_mm", "slice_thickness_mm",
-                                                   "spacing_between_slices_mm", "orientation", "units",
-                                                   "intensity", "hu_classes", "histogram", "body_part",
-                                                   "acquisition", "transfer_syntaxes") if k in f} or None,
+                "features": {k: f.get(k) for k in SERIES_FEATURES if k in f} or None,
             })
         return out
 
     def get_files(self, study) -> list[dict]:
-        return [file_row(i) for i in study.instances.select_related("series").order_by("series__order", "order")]
+        files = study.instances.select_related("series").order_by("series__order", "order")
+        return [file_row(i) for i in files]
 
     def get_report(self, study) -> dict | None:
         return report_data(selectors.study_report(study=study), self.context)
@@ -111,7 +116,8 @@ class StudySerializer(StudySummarySerializer):
         if selectors.study_report(study=study) is None:
             return None
         names = {"pdf": "medical-study-pdf", "sr": "medical-study-sr", "fhir": "medical-study-fhir"}
-        return {k: _abs(self.context, reverse(f"api-v1:{v}", kwargs={"study_id": study.pk})) for k, v in names.items()}
+        return {k: _abs(self.context, reverse(f"api-v1:{v}", kwargs={"study_id": study.pk}))
+                for k, v in names.items()}
 
     def get_identity(self, study) -> dict | None:
         """Original identifiers: only with ``?include=identity`` (the caller has the medical role)."""
@@ -162,8 +168,8 @@ class UploadCreateSerializer(serializers.Serializer):
 class ReportEditSerializer(serializers.Serializer):
     technique = serializers.CharField(required=False, allow_blank=True)
     comparison = serializers.CharField(required=False, allow_blank=True)
-    findings = serializers.ListField(child=serializers.DictField(child=serializers.CharField(allow_blank=True)),
-                                     required=False)
+    findings = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField(allow_blank=True)), required=False)
     impression = serializers.CharField(required=False, allow_blank=True)
     recommendations = serializers.ListField(child=serializers.CharField(), required=False)
     limitations = serializers.CharField(required=False, allow_blank=True)

@@ -12,5 +12,6 @@ urlpatterns = [
     path("studies/<uuid:study_id>/report-sr.dcm", views.SrView.as_view(), name="medical-study-sr"),
     path("studies/<uuid:study_id>/report-fhir.json", views.FhirView.as_view(), name="medical-study-fhir"),
     path("uploads/<uuid:batch_id>/", views.UploadDetailView.as_view(), name="medical-batch-detail"),
-    path("uploads/<uuid:batch_id>/results.csv", views.UploadResultsView.as_view(), name="medical-batch-results"),
+    path("uploads/<uuid:batch_id>/results.csv", views.UploadResultsView.as_view(),
+         name="medical-batch-results"),
 ]

@@ -1,13 +1,10 @@
 """REST endpoints of the medical app (Bearer token or session; the ``medical`` role)."""
 from __future__ import annotations
 
-import json
-
-from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,41 +20,15 @@ from apps.medical.api.serializers import (
     UploadSerializer,
 )
 from apps.medical.models import Instance, Study
-from apps.medical.prompting import ReportError
 from core.api.pagination import Pagination
-from core.audit import audit_record
 from core.auth import HasRole
+from core.errors import ConflictError
 from core.exports import rows_to_csv_response
 from core.models import Batch
-from core.uploads import UploadTooLarge, upload_check
 
 MEDICAL = [HasRole("medical")]
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "conflict"
-
-
-class UploadRefusedError(APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "upload_refused"
-
-    def __init__(self, message: str, code: str):
-        super().__init__(message, code)
-
-
-def content_length_check(request) -> None:
-    """Refuse an over-limit body from its Content-Length, before reading it."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    limit = settings.UPLOAD_MAX_BYTES
-    if length > limit + 1024 * 1024:  # multipart framing on top of the files themselves
-        raise UploadTooLarge(f"the request is {length / 1048576:.1f} MB, over the upload limit of "
-                             f"{limit / 1048576:.0f} MB")
+# Refusals are core.errors.AppError subclasses (apps.medical.errors): the API's exception handler answers
+# each with its status in the one error shape, so the views here only call the services.
 
 
 def _study_or_404(request, study_id) -> Study:
@@ -70,7 +41,7 @@ def _study_or_404(request, study_id) -> Study:
 def _report_or_409(study: Study):
     report = selectors.study_report(study=study)
     if report is None:
-        raise Conflict(f"the study has no report yet (status {study.status})", code="report_not_ready")
+        raise ConflictError(f"the study has no report yet (status {study.status})", code="report_not_ready")
     return report
 
 
@@ -93,8 +64,8 @@ class StudyListCreateView(APIView):
         wanted = request.query_params.get("status", "all")
         if wanted not in selectors.WORKLIST_FILTERS:
             raise ValidationError({"status": f"must be one of {', '.join(selectors.WORKLIST_FILTERS)}"})
-        studies = selectors.worklist(user=request.user, status=wanted, query=request.query_params.get("q", ""),
-                                     limit=5000)
+        studies = selectors.worklist(user=request.user, status=wanted,
+                                     query=request.query_params.get("q", ""), limit=5000)
         paginator = Pagination()
         page = paginator.paginate_queryset(studies, request, view=self)
         return paginator.get_paginated_response(
@@ -104,21 +75,17 @@ class StudyListCreateView(APIView):
                    responses={202: UploadSerializer, 400: OpenApiResponse(description="no file, hostile ZIP"),
                               413: OpenApiResponse(description="over the upload limit")})
     def post(self, request):
-        content_length_check(request)
+        services.upload_length_check(request.META.get("CONTENT_LENGTH"))
         files = request.FILES.getlist("files") or request.FILES.getlist("file")
-        upload_check(files, field="files")
+        services.upload_files_check(files)
         form = UploadCreateSerializer(data={"files": files, "indication": request.data.get("indication", ""),
                                             "language": request.data.get("language") or "en"})
         form.is_valid(raise_exception=True)
-        try:
-            batch = services.upload_create(owner=request.user, files=files,
-                                           indication=form.validated_data.get("indication", ""),
-                                           language=form.validated_data["language"], source="api")
-        except services.UploadRefused as exc:
-            raise UploadRefusedError(str(exc), exc.code) from None
-        audit_record(actor=request.user, action="submit", obj=batch, request=request,
-                     detail={"files": len(files), "via": "api"})
-        return Response(UploadSerializer(batch, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        batch = services.upload_create(owner=request.user, files=files, source="api", request=request,
+                                       indication=form.validated_data.get("indication", ""),
+                                       language=form.validated_data["language"])
+        return Response(UploadSerializer(batch, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class StudyDetailView(APIView):
@@ -130,8 +97,8 @@ class StudyDetailView(APIView):
     def get(self, request, study_id):
         study = _study_or_404(request, study_id)
         include_identity = "identity" in request.query_params.get("include", "").split(",")
-        audit_record(actor=request.user, action="view", obj=study, request=request,
-                     detail={"via": "api", "identity": include_identity})
+        services.study_view_record(user=request.user, study=study, request=request, via="api",
+                                   identity=include_identity)
         return Response(StudySerializer(study, context={"request": request,
                                                         "include_identity": include_identity}).data)
 
@@ -148,14 +115,7 @@ class ReportEditView(APIView):
         report = _report_or_409(study)
         form = ReportEditSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            services.report_edit(report=report, user=request.user, sections=form.validated_data)
-        except services.ReportLocked as exc:
-            raise Conflict(str(exc), code="report_final") from None
-        except ReportError as exc:
-            raise ValidationError({exc.field: str(exc)}) from None
-        audit_record(actor=request.user, action="edit", obj=report, request=request,
-                     detail={"sections": sorted(form.validated_data)})
+        services.report_edit(report=report, user=request.user, sections=form.validated_data, request=request)
         return Response(StudySerializer(study, context={"request": request}).data)
 
 
@@ -171,15 +131,8 @@ class SignView(APIView):
         report = _report_or_409(study)
         form = SignSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            report = services.report_sign(report=report, user=request.user, name=form.validated_data["name"],
-                                          organization=form.validated_data.get("organization", ""))
-        except services.ReportLocked as exc:
-            raise Conflict(str(exc), code="report_final") from None
-        except ReportError as exc:
-            raise ValidationError({"report": str(exc)}) from None
-        audit_record(actor=request.user, action="sign", obj=report, request=request,
-                     detail={"name": report.signer_name, "signed_at": report.signed_at.isoformat()})
+        services.report_sign(report=report, user=request.user, name=form.validated_data["name"],
+                             organization=form.validated_data.get("organization", ""), request=request)
         return Response(StudySerializer(study, context={"request": request}).data)
 
 
@@ -193,13 +146,10 @@ class AddendumView(APIView):
         report = _report_or_409(study)
         form = AddendumSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            addendum = services.addendum_add(report=report, user=request.user, text=form.validated_data["text"],
-                                             name=form.validated_data.get("name", ""))
-        except ValueError as exc:
-            raise Conflict(str(exc), code="report_not_final") from None
-        audit_record(actor=request.user, action="edit", obj=addendum, request=request, detail={"addendum": True})
-        return Response(StudySerializer(study, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        services.addendum_add(report=report, user=request.user, text=form.validated_data["text"],
+                              name=form.validated_data.get("name", ""), request=request)
+        return Response(StudySerializer(study, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class _Download(APIView):
@@ -213,41 +163,24 @@ class _Download(APIView):
         # Clients ask for application/pdf, application/dicom or application/fhir+json: errors stay JSON.
         return super().perform_content_negotiation(request, force=True)
 
-    def render(self, study: Study, identified: bool) -> HttpResponse:
-        raise NotImplementedError
-
     @extend_schema(parameters=[OpenApiParameter("deidentified", bool)],
                    responses={(200, "application/octet-stream"): OpenApiResponse(description="the document")})
     def get(self, request, study_id):
         study = _study_or_404(request, study_id)
         _report_or_409(study)
         identified = not _flag(request, "deidentified")
-        response = download_response(study, self.kind, identified)
-        audit_record(actor=request.user, action="export", obj=study, request=request,
-                     detail={"format": self.kind, "identified": identified, "via": "api"})
-        return response
+        return download_response(request, study, self.kind, identified, via="api")
 
 
-def download_response(study: Study, kind: str, identified: bool) -> HttpResponse:
-    """The PDF, SR or FHIR document of a study's report as an attachment (shared by UI and API)."""
-    from apps.medical.fhir import FHIRError
-    from apps.medical.sr import SRError
-
-    stem = f"report-{str(study.pk)[:8]}" + ("" if identified else "-deid")
-    try:
-        if kind == "pdf":
-            body, ctype, name = services.study_pdf_bytes(study=study, identified=identified), "application/pdf", f"{stem}.pdf"
-        elif kind == "sr":
-            body, ctype, name = services.study_sr_bytes(study=study, identified=identified), "application/dicom", f"{stem}-sr.dcm"
-        elif kind == "fhir":
-            doc = services.study_fhir(study=study, identified=identified)
-            body, ctype, name = json.dumps(doc, ensure_ascii=False, indent=1).encode(), "application/fhir+json", f"{stem}-fhir.json"
-        else:
-            raise Http404
-    except (SRError, FHIRError, ReportError) as exc:
-        raise Conflict(f"the {kind} document cannot be built: {exc}", code="output_failed") from None
-    response = HttpResponse(body, content_type=ctype)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+def download_response(request, study: Study, kind: str, identified: bool, *, via: str) -> HttpResponse:
+    """The PDF, SR or FHIR document of a study's report as an attachment, its download audited once
+    (shared by the page and the API). Raises :class:`~core.errors.ConflictError` (409) when the report
+    cannot be turned into that document."""
+    doc = services.study_document(study=study, kind=kind, identified=identified)
+    services.study_export_record(user=request.user, study=study, request=request, kind=kind,
+                                 identified=identified, via=via)
+    response = HttpResponse(doc.body, content_type=doc.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{doc.filename}"'
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -300,10 +233,10 @@ def upload_result_rows(batch: Batch) -> list[dict]:
         error = inst.error_message
         if not error and study is not None and study.error_code:
             error = f"study failed: {study.error_message}"
+        study_failed = inst.status == Instance.Status.OK and study is not None and study.status == "failed"
         rows.append({
             "file_name": inst.file_name,
-            "status": inst.status if inst.status != Instance.Status.OK or study is None or study.status != "failed"
-            else "failed",
+            "status": "failed" if study_failed else inst.status,
             "error_code": inst.error_code or (study.error_code if study else ""),
             "error": error,
             "study_id": str(study.pk) if study else "",
@@ -332,6 +265,6 @@ class UploadResultsView(APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="one row per uploaded file")})
     def get(self, request, batch_id):
         batch = _batch_or_404(request, batch_id)
-        audit_record(actor=request.user, action="export", obj=batch, request=request, detail={"format": "csv"})
+        services.upload_results_export_record(user=request.user, batch=batch, request=request, via="api")
         return rows_to_csv_response(f"medical-upload-{str(batch.pk)[:8]}.csv", RESULT_COLUMNS,
                                     upload_result_rows(batch))

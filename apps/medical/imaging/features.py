@@ -190,7 +190,9 @@ def series_features(
             spacing = _floats(ds.get("PixelSpacing"), 2) or _floats(
                 _fg_value(ds, 0, "PixelMeasuresSequence", "PixelSpacing"), 2
             )
-            thickness = _num(ds.get("SliceThickness")) or _num(_fg_value(ds, 0, "PixelMeasuresSequence", "SliceThickness"))
+            thickness = _num(ds.get("SliceThickness")) or _num(
+                _fg_value(ds, 0, "PixelMeasuresSequence", "SliceThickness")
+            )
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         if ts:
             transfer_syntaxes.add(UID(str(ts)).name)
@@ -231,20 +233,23 @@ def series_features(
                     picker.add(
                         index,
                         _downscale(img, max_size),
-                        {"frame": f, "sop_instance_uid": sop_uid, "instance_number": inst_no, "window": window},
+                        {"frame": f, "sop_instance_uid": sop_uid, "instance_number": inst_no,
+                         "window": window},
                     )
                 n_frames += 1
                 got += 1
         except ImagingError as exc:
             errors.append(str(exc))
         except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
-            errors.append(f"{name}: cannot process pixel data ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
+            why = " ".join(str(exc).split())[:200]
+            errors.append(f"{name}: cannot process pixel data ({type(exc).__name__}: {why})")
         if got:
             n_instances += 1
         del ds
 
     if meta is None or n_frames == 0:
-        raise ImagingError(last_name, "no decodable image frames in the series" + (f" ({errors[0]})" if errors else ""))
+        first_error = f" ({errors[0]})" if errors else ""
+        raise ImagingError(last_name, "no decodable image frames in the series" + first_error)
 
     features: dict[str, Any] = dict(meta)
     rows, cols = sorted(dims)[0] if dims else (None, None)
@@ -280,7 +285,8 @@ def series_features(
     return SeriesResult(features, keys)
 
 
-def _geometry(positions: list[np.ndarray], iop: list[float] | None, thickness: float | None) -> dict[str, Any]:
+def _geometry(positions: list[np.ndarray], iop: list[float] | None,
+              thickness: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {"spacing_between_slices_mm": None, "extent_mm": None, "irregular_spacing": False}
     if len(positions) < 2 or not iop:
         return out
@@ -311,7 +317,8 @@ def study_summary(series: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {
         "modalities": modalities,
         "body_parts": body_parts,
-        "study_description": next((f["study_description"] for f in items if f.get("study_description")), None),
+        "study_description": next((f["study_description"] for f in items if f.get("study_description")),
+                                  None),
         "series_count": len(items),
         "total_frames": sum(int(f.get("frames") or 0) for f in items),
         "burned_in_annotation": "YES" if any(f.get("burned_in_annotation") == "YES" for f in items) else None,

@@ -12,20 +12,22 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
 _ACQUISITION = {
-    "common": ["Manufacturer", "ManufacturerModelName", "PatientPosition", "ImageType", "ContrastBolusRoute", "ScanOptions"],
+    "common": ["Manufacturer", "ManufacturerModelName", "PatientPosition", "ImageType", "ContrastBolusRoute",
+               "ScanOptions"],
     "CT": [
-        "KVP", "XRayTubeCurrent", "Exposure", "ExposureTime", "CTDIvol", "ConvolutionKernel", "SpiralPitchFactor",
-        "ReconstructionDiameter", "GantryDetectorTilt", "SliceThickness", "SpacingBetweenSlices",
+        "KVP", "XRayTubeCurrent", "Exposure", "ExposureTime", "CTDIvol", "ConvolutionKernel",
+        "SpiralPitchFactor", "ReconstructionDiameter", "GantryDetectorTilt", "SliceThickness",
+        "SpacingBetweenSlices",
     ],
     "MR": [
-        "MagneticFieldStrength", "RepetitionTime", "EchoTime", "InversionTime", "FlipAngle", "EchoTrainLength",
-        "ScanningSequence", "SequenceVariant", "MRAcquisitionType", "NumberOfAverages", "PixelBandwidth",
-        "SliceThickness", "SpacingBetweenSlices",
+        "MagneticFieldStrength", "RepetitionTime", "EchoTime", "InversionTime", "FlipAngle",
+        "EchoTrainLength", "ScanningSequence", "SequenceVariant", "MRAcquisitionType", "NumberOfAverages",
+        "PixelBandwidth", "SliceThickness", "SpacingBetweenSlices",
     ],
     "XR": [
         "KVP", "Exposure", "ExposureTime", "XRayTubeCurrent", "ViewPosition", "ImageLaterality", "Laterality",
-        "DistanceSourceToDetector", "BodyPartThickness", "CompressionForce", "AnodeTargetMaterial", "FilterMaterial",
-        "Grid",
+        "DistanceSourceToDetector", "BodyPartThickness", "CompressionForce", "AnodeTargetMaterial",
+        "FilterMaterial", "Grid",
     ],
     "PT": ["Units", "CorrectedImage", "DecayCorrection", "SliceThickness"],
     "NM": ["Units", "SliceThickness"],

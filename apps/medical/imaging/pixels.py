@@ -104,7 +104,8 @@ def _num(value: Any) -> float | None:
 
 
 def _is_color(ds: Dataset) -> bool:
-    return int(ds.get("SamplesPerPixel", 1) or 1) > 1 or str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR"
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    return samples > 1 or str(ds.get("PhotometricInterpretation", "")) == "PALETTE COLOR"
 
 
 def _iter_raw_frames(ds: Dataset, path: str | None, name: str) -> Iterator[tuple[int, np.ndarray]]:
@@ -216,7 +217,8 @@ def apply_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def display_frame(ds: Dataset, arr: np.ndarray, index: int = 0, preset: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+def display_frame(ds: Dataset, arr: np.ndarray, index: int = 0,
+                  preset: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
     """One decoded frame to an 8-bit display image (H×W or H×W×3) and the window used."""
     if preset != "auto" and preset != "file" and preset not in PRESETS:
         raise ValueError(f"unknown window preset {preset!r}; use auto, file or one of {sorted(PRESETS)}")

@@ -31,8 +31,8 @@ def bundled_dicom_files() -> list[str]:
     return sorted(files)
 
 
-def make_ct_series(folder: Path, n: int, *, spacing: float = 2.5, shuffle: bool = True, study_uid: str | None = None,
-                   ramp: bool = False, upscale: int = 1) -> list[Path]:
+def make_ct_series(folder: Path, n: int, *, spacing: float = 2.5, shuffle: bool = True,
+                   study_uid: str | None = None, ramp: bool = False, upscale: int = 1) -> list[Path]:
     """``n`` CT slices built from CT_small.dcm: new SOP UIDs, positions ``spacing`` mm apart.
 
     With ``ramp`` each slice's pixels are offset by its index (so statistics differ per slice);

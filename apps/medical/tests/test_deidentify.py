@@ -27,7 +27,8 @@ from apps.medical.deidentify import (
 from apps.medical.imaging import series_features, study_summary
 from apps.medical.prompting import draft_variables
 
-PLANTED = ["Zzyzx", "Quintavius", "PID-8675309", "8675309", "19580214", "ACC77123", "Blorbo", "Saint Quux", "Qwertyville"]
+PLANTED = ["Zzyzx", "Quintavius", "PID-8675309", "8675309", "19580214", "ACC77123", "Blorbo", "Saint Quux",
+           "Qwertyville"]
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 
 
@@ -85,7 +86,8 @@ def test_planted_identifiers_are_gone_from_dataset_and_prompt(salt: str) -> None
 
     features = series_features([ds], key_images=1).features
     summary = study_summary([features])
-    indication = "Cough. Patient Zzyzx Quintavius, MRN PID-8675309, born 14.02.1958, seen 2024-03-01, tel 555-867-5309"
+    indication = ("Cough. Patient Zzyzx Quintavius, MRN PID-8675309, born 14.02.1958, seen 2024-03-01, "
+                  "tel 555-867-5309")
     for lang in ("en", "zh-hans"):
         variables = draft_variables(summary, indication, lang, phi=phi)
         rendered = json.dumps(variables, ensure_ascii=False).lower()

@@ -122,7 +122,8 @@ def test_render_png_presets_and_errors() -> None:
     multi = render_png(get_testdata_file("emri_small.dcm"), frame=9)
     assert Image.open(io.BytesIO(multi)).size == (64, 64)
     # a CT preset on MR falls back to the automatic window
-    assert render_png(get_testdata_file("MR_small.dcm"), preset="lung") == render_png(get_testdata_file("MR_small.dcm"))
+    mr = get_testdata_file("MR_small.dcm")
+    assert render_png(mr, preset="lung") == render_png(mr)
 
 
 def _peak(paths: list[Path]) -> tuple[int, dict]:

@@ -68,7 +68,8 @@ def test_ct_and_multiframe_to_signed_report_sr_pdf_fhir(celery_worker, make_user
         sr = pydicom.dcmread(io.BytesIO(api.get(downloads["sr"]).content))
         assert (sr.CompletionFlag, sr.VerificationFlag) == ("COMPLETE", "VERIFIED")
         assert sr.VerifyingObserverSequence[0].VerifyingObserverName == "Smith^Jane"
-        source = pydicom.dcmread(io.BytesIO(file_bytes("CT_small.dcm" if modality == "CT" else "emri_small.dcm")))
+        name = "CT_small.dcm" if modality == "CT" else "emri_small.dcm"
+        source = pydicom.dcmread(io.BytesIO(file_bytes(name)))
         assert sr.StudyInstanceUID == source.StudyInstanceUID
         evidence = sr.CurrentRequestedProcedureEvidenceSequence[0]
         assert evidence.StudyInstanceUID == source.StudyInstanceUID
@@ -97,7 +98,8 @@ class _Recorder:
             def _forward(self, method: str):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 recorder.requests.append((self.path, body))
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "content-type")}
                 reply = httpx.request(method, recorder.upstream + self.path, content=body, headers=headers,
                                       timeout=300)
                 self.send_response(reply.status_code)
@@ -142,7 +144,8 @@ def test_planted_identifiers_never_reach_the_model_service(model_service, worker
                                 name="phi").start()
         indication = (f"Patient {PLANTED['name'].replace('^', ' ')}, born 17/03/1958 ({PLANTED['birth']}), "
                       f"ID {PLANTED['id']}, accession {PLANTED['accession']}: chest pain")
-        upload = _post(api, {"Zhangsan_Wei_chest.dcm": slices[0], "slice2.dcm": slices[1]}, indication=indication)
+        upload = _post(api, {"Zhangsan_Wei_chest.dcm": slices[0], "slice2.dcm": slices[1]},
+                       indication=indication)
         (study,) = _wait_done(api, upload, studies=1)
     assert study["status"] in ("succeeded", "needs_review"), study["error"]
     assert study["report"]["ai_generated"] is True
@@ -152,9 +155,9 @@ def test_planted_identifiers_never_reach_the_model_service(model_service, worker
     assert "CHEST" in json.dumps(sent) and "chest pain" in json.dumps(sent)  # the de-identified inputs did go
 
     identity = StudyIdentity.objects.get(study=Study.objects.get(pk=study["id"]))
-    planted = {PLANTED["name"], "Zhangsan", "Wei Zhangsan", PLANTED["id"], "77129", PLANTED["birth"], "1958-03-17",
-               "17/03/1958", PLANTED["accession"], "99318877", PLANTED["other_id"], PLANTED["institution"],
-               "Heartwell", "Quentin", identity.original_study_instance_uid}
+    planted = {PLANTED["name"], "Zhangsan", "Wei Zhangsan", PLANTED["id"], "77129", PLANTED["birth"],
+               "1958-03-17", "17/03/1958", PLANTED["accession"], "99318877", PLANTED["other_id"],
+               PLANTED["institution"], "Heartwell", "Quentin", identity.original_study_instance_uid}
     for ds in originals:
         planted |= {str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)}
     everything_sent = b"\n".join(body for _path, body in proxy.requests).decode("utf-8", "replace").lower()

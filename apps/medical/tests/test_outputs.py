@@ -23,14 +23,16 @@ REPORT = {
     "technique": "CT of the chest, 5 mm slices.",
     "comparison": "None available.",
     "findings": [
-        {"location": "lungs", "description": "Aerated lung fraction 0.23.", "evidence": "tissue_fractions.lung"},
+        {"location": "lungs", "description": "Aerated lung fraction 0.23.",
+         "evidence": "tissue_fractions.lung"},
         {"location": "mediastinum", "description": "胸部软组织密度正常。", "evidence": "mean HU 40"},
     ],
     "impression": "No acute abnormality can be stated from the features.",
     "recommendations": ["Radiologist review."],
     "limitations": "Summary statistics only.",
 }
-SIGNED = Signature("Jane Smith", "General Hospital Radiology", dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC))
+SIGNED = Signature("Jane Smith", "General Hospital Radiology",
+                   dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC))
 
 
 def _study(salt: str):
@@ -57,13 +59,15 @@ def test_sr_draft_round_trip(salt: str) -> None:
     datasets = [r.dataset for r in results]
     data = build_sr(REPORT, datasets, key_image_uids=[datasets[0].SOPInstanceUID], model_name="SmolLM2-135M")
     sr = pydicom.dcmread(io.BytesIO(data))
-    assert (sr.CompletionFlag, sr.VerificationFlag, sr.PreliminaryFlag) == ("PARTIAL", "UNVERIFIED", "PRELIMINARY")
+    flags = (sr.CompletionFlag, sr.VerificationFlag, sr.PreliminaryFlag)
+    assert flags == ("PARTIAL", "UNVERIFIED", "PRELIMINARY")
     assert sr.StudyInstanceUID == datasets[0].StudyInstanceUID
     evidence = sr.CurrentRequestedProcedureEvidenceSequence[0]
     assert evidence.StudyInstanceUID == datasets[0].StudyInstanceUID
     series = evidence.ReferencedSeriesSequence[0]
     assert series.SeriesInstanceUID == datasets[0].SeriesInstanceUID
-    assert {i.ReferencedSOPInstanceUID for i in series.ReferencedSOPSequence} == {d.SOPInstanceUID for d in datasets}
+    referenced = {i.ReferencedSOPInstanceUID for i in series.ReferencedSOPSequence}
+    assert referenced == {d.SOPInstanceUID for d in datasets}
     texts = _content_texts(sr)
     assert DRAFT_NOTICE in texts
     assert any("胸部软组织密度正常" in t for t in texts)  # UTF-8 survives
@@ -113,7 +117,8 @@ def test_fhir_draft_and_final_validate(salt: str) -> None:
     assert draft["meta"]["security"][0]["code"] == "AIAST"
     final = build_diagnostic_report(REPORT, study_instance_uid=uid, signature=SIGNED)
     DiagnosticReport.model_validate(final)
-    assert final["status"] == "final" and final["issued"] in ("2024-05-06T07:08:09Z", "2024-05-06T07:08:09+00:00")
+    assert final["status"] == "final"
+    assert final["issued"] in ("2024-05-06T07:08:09Z", "2024-05-06T07:08:09+00:00")
     assert final["resultsInterpreter"][0]["display"].startswith("Jane Smith")
     with pytest.raises(FHIRError, match="not a DICOM UID"):
         build_diagnostic_report(REPORT, study_instance_uid="not-a-uid")
@@ -139,8 +144,9 @@ def _pdf_text(pdf: bytes) -> str:
 
 def test_pdf_draft_and_signed() -> None:
     pngs = [render_png(get_testdata_file("CT_small.dcm"), preset=p) for p in ("lung", "bone", "brain")]
-    draft = render_pdf(REPORT, key_images=[(pngs[0], "slice 1 (lung)"), pngs[1], pngs[2]], review_notes=["measurement '5 mm' check"],
-                       study_label="CT · series 1", language="zh-hans")
+    draft = render_pdf(REPORT, key_images=[(pngs[0], "slice 1 (lung)"), pngs[1], pngs[2]],
+                       review_notes=["measurement '5 mm' check"], study_label="CT · series 1",
+                       language="zh-hans")
     assert draft.startswith(b"%PDF")
     text = _pdf_text(draft)
     assert "not verified by a radiologist" in text

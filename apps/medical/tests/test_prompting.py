@@ -11,12 +11,12 @@ import jsonschema
 import pytest
 from pydicom.data import get_testdata_file
 
+from apps.medical.decisions import draft_status, postcheck
 from apps.medical.imaging import series_features, study_summary
 from apps.medical.prompting import (
     ReportError,
     draft_variables,
     normalize_report,
-    postcheck,
     scrub_indication,
     template_name_for,
 )
@@ -26,7 +26,8 @@ NAMES = ["radiology_draft_ct", "radiology_draft_mr", "radiology_draft_xr", "radi
 GOOD = {
     "technique": "CT of the chest without contrast, 5 mm slices.",
     "comparison": "None available.",
-    "findings": [{"location": "lungs", "description": "Lung tissue fraction 0.23.", "evidence": "tissue_fractions.lung"}],
+    "findings": [{"location": "lungs", "description": "Lung tissue fraction 0.23.",
+                  "evidence": "tissue_fractions.lung"}],
     "impression": "No abnormality can be stated from summary features alone.",
     "recommendations": ["Radiologist review of the images."],
     "limitations": "Single slice; features are statistics only.",
@@ -40,8 +41,8 @@ def ct_summary() -> dict:
 
 @pytest.mark.parametrize(
     "modality,name",
-    [("CT", NAMES[0]), ("MR", NAMES[1]), ("CR", NAMES[2]), ("DX", NAMES[2]), ("MG", NAMES[2]), ("US", NAMES[3]),
-     (None, NAMES[3]), (["SR", "MR"], NAMES[1])],
+    [("CT", NAMES[0]), ("MR", NAMES[1]), ("CR", NAMES[2]), ("DX", NAMES[2]), ("MG", NAMES[2]),
+     ("US", NAMES[3]), (None, NAMES[3]), (["SR", "MR"], NAMES[1])],
 )
 def test_template_name_for(modality, name: str) -> None:
     assert template_name_for(modality) == name
@@ -66,7 +67,8 @@ def test_templates_follow_the_conventions(name: str, lang: str, ct_summary: dict
 
 def test_variables_are_compact_and_scrubbed(ct_summary: dict) -> None:
     many = dict(ct_summary, series=[ct_summary["series"][0]] * 30, series_count=30)
-    variables = draft_variables(many, "Pain since 03/04/2023; MRN 12345678; call jane@example.org; Doe family", "en", phi={"Doe"})
+    indication = "Pain since 03/04/2023; MRN 12345678; call jane@example.org; Doe family"
+    variables = draft_variables(many, indication, "en", phi={"Doe"})
     assert len(variables["features"]) <= 1500
     json.loads(variables["features"])
     assert variables["modality"] == "CT"
@@ -101,7 +103,8 @@ def test_postcheck_flags_unsupported_statements(ct_summary: dict) -> None:
     # body part: CT_small has no BodyPartExamined; with one, other regions are flagged
     chest = dict(ct_summary, body_parts=["CHEST"])
     assert any("head" in w for w in postcheck(dict(GOOD, impression="Brain normal."), chest))
-    assert not any("head" in w for w in postcheck(dict(GOOD, impression="Brain normal."), chest, "fall with head trauma"))
+    explained = postcheck(dict(GOOD, impression="Brain normal."), chest, "fall with head trauma")
+    assert not any("head" in w for w in explained)
     zh = dict(GOOD, impression="磁共振未见异常")
     assert any("磁共振" in w for w in postcheck(zh, ct_summary))
 
@@ -114,3 +117,24 @@ def test_normalize_report_checks_shape() -> None:
         normalize_report(dict(GOOD, findings=[{"location": 3}]))
     with pytest.raises(ReportError, match="impression"):
         normalize_report({"impression": "", "findings": []})
+
+
+def test_report_error_is_a_400_input_error_and_still_a_value_error() -> None:
+    from core.errors import InputError
+
+    with pytest.raises(ReportError) as err:
+        normalize_report({"impression": "", "findings": []})
+    # core.llm expects a validate function to raise a ValueError
+    assert isinstance(err.value, InputError) and isinstance(err.value, ValueError)
+    assert err.value.status == 400 and err.value.field == "impression"
+
+
+@pytest.mark.parametrize(("warnings", "problems", "ai_generated", "expected"), [
+    ([], [], True, "succeeded"),
+    (["measurement '5 mm' is not present in the inputs"], [], True, "needs_review"),
+    ([], ["series 2: cannot be decoded"], True, "needs_review"),
+    ([], [], False, "needs_review"),  # no AI draft: a fallback text stands in
+])
+def test_draft_status_sends_to_review_on_warnings_problems_or_no_ai_draft(warnings, problems, ai_generated,
+                                                                         expected) -> None:
+    assert draft_status(postcheck_warnings=warnings, problems=problems, ai_generated=ai_generated) == expected

@@ -18,8 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
-from apps.medical import services
-from apps.medical.deidentify import find_phi
+from apps.medical.deidentify import find_phi, phi_strings
 from apps.medical.models import Instance, Report, Study, StudyIdentity
 from apps.medical.tests.web_helpers import (
     PLANTED,
@@ -83,7 +82,8 @@ def test_upload_answers_202_and_every_file_ends_ok_or_with_its_own_error(api):
     assert files["ct.dcm"]["status"] == "ok" and files["ct.dcm"]["study"] == str(study.pk)
     assert files["notes.txt"]["error"]["code"] == "not_dicom"
     assert files["cut.dcm"]["error"]["code"] == "truncated"
-    assert files["j2k.dcm"]["error"]["code"] == "undecodable" and "JPEG 2000" in files["j2k.dcm"]["error"]["message"]
+    assert files["j2k.dcm"]["error"]["code"] == "undecodable"
+    assert "JPEG 2000" in files["j2k.dcm"]["error"]["message"]
     assert files["plan.dcm"]["status"] == "skipped" and files["plan.dcm"]["error"]["code"] == "no_pixel_data"
     assert upload["progress"]["total"] == 1 and upload["progress"]["done"] == 1
     assert upload["status"] == "done"
@@ -227,7 +227,8 @@ def test_edit_sign_then_never_edited_again_and_addenda(api, radiologist):
     with pytest.raises(PermissionError):
         report_row.save()
 
-    response = api.post(url + "addenda/", {"text": "Correlate with the prior film when available."}, format="json")
+    response = api.post(url + "addenda/", {"text": "Correlate with the prior film when available."},
+                        format="json")
     assert response.status_code == 201
     assert response.json()["report"]["addenda"][0]["text"].startswith("Correlate")
     assert response.json()["report"]["impression"] == edited["impression"]
@@ -239,7 +240,8 @@ def test_edit_sign_then_never_edited_again_and_addenda(api, radiologist):
     assert sr.StudyInstanceUID == identity.original_study_instance_uid  # for the hospital's PACS
     assert sr.PatientID == PLANTED["id"]
     deid_sr = pydicom.dcmread(io.BytesIO(api.get(url + "report-sr.dcm?deidentified=1").content))
-    assert deid_sr.StudyInstanceUID == study.study_instance_uid and PLANTED["id"] not in str(deid_sr.PatientID)
+    assert deid_sr.StudyInstanceUID == study.study_instance_uid
+    assert PLANTED["id"] not in str(deid_sr.PatientID)
 
     fhir_response = api.get(url + "report-fhir.json")
     assert fhir_response["Content-Type"] == "application/fhir+json"
@@ -310,7 +312,8 @@ def test_stow_rs_stores_and_lists_failures(api):
     good = planted_ct(n=2)
     body, ctype = multipart_related([("application/dicom", good[0]), ("application/dicom", good[1]),
                                      ("application/dicom", b"garbage, not DICOM" * 10)])
-    response = api.generic("POST", "/dicomweb/studies", body, content_type=ctype, HTTP_ACCEPT="application/dicom+json")
+    response = api.generic("POST", "/dicomweb/studies", body, content_type=ctype,
+                           HTTP_ACCEPT="application/dicom+json")
     assert response.status_code == 202, response.content
     assert response["Content-Type"] == "application/dicom+json"
     answer = json.loads(response.content)
@@ -331,7 +334,8 @@ def test_stow_rs_stores_and_lists_failures(api):
     body, ctype = multipart_related([("application/dicom", b"nope" * 100)])
     assert api.generic("POST", "/dicomweb/studies", body, content_type=ctype).status_code == 409
     wrong_study, ctype = multipart_related([("application/dicom", good[0])])
-    answer = json.loads(api.generic("POST", "/dicomweb/studies/1.2.3.4", wrong_study, content_type=ctype).content)
+    response = api.generic("POST", "/dicomweb/studies/1.2.3.4", wrong_study, content_type=ctype)
+    answer = json.loads(response.content)
     assert answer["00081198"]["Value"][0]["00081197"]["Value"] == [0xA900]
     assert api.generic("POST", "/dicomweb/studies", b"x", content_type="application/json").status_code == 415
     truncated = body[: len(body) // 2]
@@ -357,8 +361,8 @@ def test_roles_no_medical_role_gets_403_everywhere(make_user, api_client_for, ap
     assert anonymous.get(UPLOAD).status_code == 401
     client.force_login(outsider)
     inst = Instance.objects.get(study=study)
-    for path in ("/medical/", "/medical/upload/", study.get_absolute_url(), f"/medical/instances/{inst.pk}/image.png",
-                 f"/medical/studies/{study.pk}/download/sr/"):
+    for path in ("/medical/", "/medical/upload/", study.get_absolute_url(),
+                 f"/medical/instances/{inst.pk}/image.png", f"/medical/studies/{study.pk}/download/sr/"):
         assert client.get(path).status_code == 403, path
     client.logout()
     assert client.get("/medical/").status_code == 302  # to the login page
@@ -366,7 +370,8 @@ def test_roles_no_medical_role_gets_403_everywhere(make_user, api_client_for, ap
 
 def test_page_upload_refuses_hostile_zip_with_message(radiologist, client):
     client.force_login(radiologist)
-    response = client.post("/medical/upload/", {"files": [SimpleUploadedFile("bad.zip", zip_bytes({"../x.dcm": b"x"}))]})
+    bad = SimpleUploadedFile("bad.zip", zip_bytes({"../x.dcm": b"x"}))
+    response = client.post("/medical/upload/", {"files": [bad]})
     assert response.status_code == 400
     assert "climbs out of the archive" in response.content.decode()
 
@@ -377,15 +382,16 @@ def test_prompt_is_built_from_deidentified_features_only(api, settings):
     from core.prompts import render_messages
     from core.selectors import prompt_template_get
 
-    _body, (study,) = _done(api, {"ct.dcm": planted_ct()[0]},
-                             indication=f"Patient {PLANTED['name'].replace('^', ' ')} born 1958-03-17, id {PLANTED['id']}")
+    indication = f"Patient {PLANTED['name'].replace('^', ' ')} born 1958-03-17, id {PLANTED['id']}"
+    _body, (study,) = _done(api, {"ct.dcm": planted_ct()[0]}, indication=indication)
     summary = study.result["summary"]
     variables = draft_variables(summary, study.indication, "en",
-                                phi=services.deid.phi_strings(StudyIdentity.objects.get(study=study).identifiers))
+                                phi=phi_strings(StudyIdentity.objects.get(study=study).identifiers))
     template = prompt_template_get(name="medical.radiology_draft_ct", language="en")
     messages = render_messages(template.body, variables)
     text = json.dumps(messages)
-    for value in (PLANTED["name"], "Zhangsan", PLANTED["id"], PLANTED["birth"], "1958-03-17", PLANTED["accession"]):
+    for value in (PLANTED["name"], "Zhangsan", PLANTED["id"], PLANTED["birth"], "1958-03-17",
+                  PLANTED["accession"]):
         assert value.lower() not in text.lower()
     assert "CHEST" in text and "HU" in text
 
@@ -412,3 +418,4 @@ def test_chinese_ui_and_chinese_draft(radiologist, client, api):
     viewer = client.get(study.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "签署为终稿" in viewer and "去标识化版本" in viewer
     assert client.get(f"/medical/studies/{study.pk}/download/pdf/").content.startswith(b"%PDF")
+

@@ -79,7 +79,8 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def multipart_related(parts: list[tuple[str, bytes]], boundary: str = "DICOMwebBoundary42") -> tuple[bytes, str]:
+def multipart_related(parts: list[tuple[str, bytes]],
+                      boundary: str = "DICOMwebBoundary42") -> tuple[bytes, str]:
     body = b""
     for ctype, data in parts:
         body += f"--{boundary}\r\nContent-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n"

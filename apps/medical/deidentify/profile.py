@@ -141,7 +141,9 @@ CLEAN_DESCRIPTORS: frozenset[int] = frozenset(
 )
 
 #: Retain Patient Characteristics Option (113108): sex, age, size, weight and a few more kept.
-PATIENT_CHARACTERISTICS: frozenset[int] = frozenset(_parse("0010,0040 0010,1010 0010,1020 0010,1030 0010,2203 0010,21A0 0010,21C0"))
+PATIENT_CHARACTERISTICS: frozenset[int] = frozenset(
+    _parse("0010,0040 0010,1010 0010,1020 0010,1030 0010,2203 0010,21A0 0010,21C0")
+)
 
 #: UID attributes that name *kinds* of things, never instances: always kept.
 KEEP_UIDS: frozenset[int] = frozenset(
