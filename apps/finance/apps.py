@@ -18,6 +18,7 @@ class FinanceConfig(SuiteApp, AppConfig):
     demo_user = "analyst"
     demo_seed = "apps.finance.demo.demo_seed"
     demo_models = "apps.finance.demo.demo_models"
+    artifacts_resign = "apps.finance.services.credit_model_artifacts_resign"
 
     def ready(self) -> None:
         from apps.finance import models

@@ -50,7 +50,8 @@ def demo_models(*, stdout=None) -> CreditModelVersion | None:
                                           note="default version (setup_demo)")
     m = version.metrics
     _say(stdout, f"finance: trained and activated scorecard v{version.version} ({version.algorithm}) on "
-                 f"{version.data_rows} rows: CV AUC {m.get('cv_auc')}, KS {m.get('ks')}, Brier {m.get('brier')}")
+                 f"{version.data_rows} rows: CV AUC {m.get('cv_auc')}, KS {m.get('ks')}, "
+                 f"Brier {m.get('brier')}")
     return version
 
 

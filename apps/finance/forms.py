@@ -18,13 +18,14 @@ class ApplicationForm(forms.Form):
     user's language; protected attributes are shown apart (recorded for fairness monitoring only)."""
 
     application_id = forms.CharField(label=_("Application ID"), max_length=100, required=False,
-                                     help_text=_("Your own reference, e.g. the loan system's application number."))
+                                     help_text=_("Your own reference, e.g. the loan system's application "
+                                                 "number."))
     language = forms.ChoiceField(label=_("Language of the report and of the rationale"),
                                  choices=Assessment.Language.choices, initial="en")
     report = forms.CharField(label=_("Credit application report"), required=False,
                              widget=forms.Textarea(attrs={"rows": 8}),
-                             help_text=_("Free text. Fields you leave empty below are extracted from it by the "
-                                         "language model; anything it does not state stays missing."))
+                             help_text=_("Free text. Fields you leave empty below are extracted from it by "
+                                         "the language model; anything it does not state stays missing."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,8 +39,9 @@ class ApplicationForm(forms.Form):
                 choices = [("", "—")] + [(value, f.category_label(value, lang)) for value in f.categories]
                 field = forms.ChoiceField(label=label, choices=choices, required=False, help_text=help_text)
             elif f.integer:
+                no_minimum = f.minimum is None or f.exclusive_minimum
                 field = forms.IntegerField(label=label, required=False, help_text=help_text,
-                                           min_value=None if f.minimum is None or f.exclusive_minimum else int(f.minimum),
+                                           min_value=None if no_minimum else int(f.minimum),
                                            max_value=None if f.maximum is None else int(f.maximum))
             else:
                 field = forms.FloatField(label=label, required=False, help_text=help_text,
@@ -65,7 +67,8 @@ class BatchUploadForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(label=_("Decision"), choices=Review.Decision.choices, widget=forms.RadioSelect)
+    decision = forms.ChoiceField(label=_("Decision"), choices=Review.Decision.choices,
+                                 widget=forms.RadioSelect)
     final_risk_level = forms.TypedChoiceField(label=_("Final risk level (for an override)"), required=False,
                                               coerce=int, empty_value=None,
                                               choices=[("", "—"), *RiskLevel.choices])
@@ -76,7 +79,7 @@ class ReviewForm(forms.Form):
 
 class TrainingForm(forms.Form):
     file = forms.FileField(label=_("Labelled CSV"),
-                           help_text=_("The German Credit columns plus 'creditability' (good/bad), one row per "
-                                       "past loan."))
+                           help_text=_("The German Credit columns plus 'creditability' (good/bad), one "
+                                       "row per past loan."))
     activate = forms.BooleanField(label=_("Activate the new version when training succeeds"), required=False)
     note = forms.CharField(label=_("Note"), required=False, max_length=300)

@@ -135,7 +135,8 @@ def decode_bytes(data: bytes, *, name: str = "file") -> tuple[str, str]:
             try:
                 return data[len(bom):].decode(enc), "utf-16"
             except UnicodeDecodeError:
-                raise IngestError(f"{name}: starts with a UTF-16 byte-order mark but is not valid UTF-16") from None
+                raise IngestError(f"{name}: starts with a UTF-16 byte-order mark but is not valid "
+                                  "UTF-16") from None
     if b"\x00" in data[:4096]:
         raise IngestError(f"{name}: contains NUL bytes; it is a binary file, not a CSV text file")
     try:
@@ -215,7 +216,8 @@ def clean_value(f: Field, value: Any) -> tuple[Any, str | None]:
     return (int(number) if f.integer else number), None
 
 
-def parse_applicant(data: Any, *, report: str | None = None, where: str = "applicant") -> tuple[dict, list[str]]:
+def parse_applicant(data: Any, *, report: str | None = None,
+                    where: str = "applicant") -> tuple[dict, list[str]]:
     """Validate one JSON application (the REST API's ``applicant`` object).
 
     Returns ``(clean, errors)``: ``clean`` has all 20 fields (None for missing or invalid values),
@@ -343,7 +345,8 @@ def _parse_rows(records: list[list[str]], positions: dict[str, int], training: b
     seen_ids: dict[str, int] = {}
     category_cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
     fields = [(name, FIELDS_BY_NAME[name], positions[name]) for name in FIELD_NAMES]
-    id_pos, report_pos, label_pos = positions.get("application_id"), positions.get("report"), positions.get(LABEL_FIELD)
+    id_pos, report_pos = positions.get("application_id"), positions.get("report")
+    label_pos = positions.get(LABEL_FIELD)
     for index, cells in enumerate(records[1:], start=2):
         if not any(cell.strip() for cell in cells):
             continue  # a blank line
@@ -391,7 +394,8 @@ def _read_id(row: ParsedRow, text: str, seen: dict[str, int]) -> None:
     if not text or text.lower() in MISSING_TOKENS:
         return
     if len(text) > MAX_ID_CHARS:
-        row.errors.append(f"row {row.row_number}, column 'application_id': longer than {MAX_ID_CHARS} characters")
+        row.errors.append(f"row {row.row_number}, column 'application_id': longer than {MAX_ID_CHARS} "
+                          "characters")
         return
     row.application_id = text
     if text in seen:

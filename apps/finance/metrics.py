@@ -109,7 +109,8 @@ def group_report(groups: Sequence, y: np.ndarray, pd_: np.ndarray, approve_below
     return rows
 
 
-def render_calibration_plot(points: list[dict], *, title: str = "Calibration", path: str | None = None) -> bytes:
+def render_calibration_plot(points: list[dict], *, title: str = "Calibration",
+                            path: str | None = None) -> bytes:
     """A PNG reliability diagram of calibration ``points`` (matplotlib Agg, no pyplot state).
 
     Returns the PNG bytes, also written to ``path`` when given.

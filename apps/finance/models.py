@@ -24,7 +24,8 @@ class CreditModelVersion(models.Model):
 
     version = models.PositiveIntegerField(unique=True)
     algorithm = models.CharField(max_length=120, blank=True)
-    artifact = models.BinaryField(help_text=_("The serialized scorecard (scorecard.dump)."))
+    artifact = models.BinaryField(help_text=_("The trained scorecard as a signed model artifact "
+                                              "(core.artifacts, kind finance.scorecard)."))
     metadata = models.JSONField(default=dict, blank=True,
                                 help_text=_("Training parameters, PD cut-offs, points scale, feature list."))
     metrics = models.JSONField(default=dict, blank=True, help_text=_("AUC, KS, Gini, Brier score."))
@@ -39,8 +40,8 @@ class CreditModelVersion(models.Model):
                                    related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -105,7 +106,8 @@ class Assessment(Job):
 
     # --- input ------------------------------------------------------------------------------
     application_id = models.CharField(max_length=100, blank=True, db_index=True)
-    applicant = models.JSONField(default=dict, blank=True, help_text=_("Applicant fields as submitted (validated)."))
+    applicant = models.JSONField(default=dict, blank=True,
+                                 help_text=_("Applicant fields as submitted (validated)."))
     report = models.TextField(blank=True)
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.FORM)
@@ -113,18 +115,19 @@ class Assessment(Job):
     credit_model = models.ForeignKey(CreditModelVersion, null=True, blank=True, on_delete=models.PROTECT,
                                      related_name="assessments")
     # --- model outputs (copied from the result for filtering and sorting) ---------------------------
-    risk_level = models.PositiveSmallIntegerField(choices=RiskLevel.choices, null=True, blank=True, db_index=True)
+    risk_level = models.PositiveSmallIntegerField(choices=RiskLevel.choices, null=True, blank=True,
+                                                  db_index=True)
     scorecard_risk_level = models.PositiveSmallIntegerField(choices=RiskLevel.choices, null=True, blank=True)
     llm_risk_level = models.PositiveSmallIntegerField(choices=RiskLevel.choices, null=True, blank=True)
     probability_of_default = models.FloatField(null=True, blank=True, db_index=True)
     score = models.IntegerField(null=True, blank=True, db_index=True)
     needs_review = models.BooleanField(default=False, db_index=True)
     # --- the human decision ---------------------------------------------------------------------
-    final_decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.NONE, blank=True,
-                                      db_index=True)
+    final_decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.NONE,
+                                      blank=True, db_index=True)
     final_risk_level = models.PositiveSmallIntegerField(choices=RiskLevel.choices, null=True, blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     job_type = "finance.assessment"

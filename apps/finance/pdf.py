@@ -70,10 +70,11 @@ def assessment_pdf_bytes(job: Assessment, *, reviews, lang: str = "en") -> bytes
     llm = result.get("llm") or None
     text_key = "text_zh" if lang.startswith("zh") else "text_en"
     story = [p(_("Credit risk assessment"), h1),
-             p(_("Application ID: %(id)s · Assessment: %(pk)s") % {"id": job.application_id or "—", "pk": job.pk},
-               small),
+             p(_("Application ID: %(id)s · Assessment: %(pk)s") % {"id": job.application_id or "—",
+                                                                    "pk": job.pk}, small),
              p(_("Generated: %(when)s · Status: %(status)s") % {
-                 "when": f"{timezone.localtime():%Y-%m-%d %H:%M}", "status": job.get_status_display()}, small)]
+                 "when": f"{timezone.localtime():%Y-%m-%d %H:%M}",
+                 "status": job.get_status_display()}, small)]
 
     story.append(p(_("Final decision"), h2))
     if job.final_decision:
@@ -95,8 +96,8 @@ def assessment_pdf_bytes(job: Assessment, *, reviews, lang: str = "en") -> bytes
                 [_("Combined risk level"), _level_text(result.get("risk_level")), _("combination rule")],
                 [_("Probability of default"), f"{100 * result['probability_of_default']:.1f} %",
                  _("calibrated scorecard v%(v)s") % {"v": score.get("version")}],
-                [_("Score"), result.get("score"), _("scorecard points: %(base)s at odds %(odds)s:1, %(pdo)s points "
-                                                   "double the odds") % {
+                [_("Score"), result.get("score"), _("scorecard points: %(base)s at odds %(odds)s:1, "
+                                                   "%(pdo)s points double the odds") % {
                     "base": (score.get("score_scale") or {}).get("base_points"),
                     "odds": (score.get("score_scale") or {}).get("base_odds"),
                     "pdo": (score.get("score_scale") or {}).get("pdo")}],
@@ -108,7 +109,8 @@ def assessment_pdf_bytes(job: Assessment, *, reviews, lang: str = "en") -> bytes
                          _("language model, not calibrated")])
             if probs:
                 rows.append([_("Label probabilities"),
-                             ", ".join(f"{k}: {100 * v:.0f} %" for k, v in sorted(probs.items()) if v is not None),
+                             ", ".join(f"{k}: {100 * v:.0f} %" for k, v in sorted(probs.items())
+                                       if v is not None),
                              _("language model token probabilities")])
         else:
             rows.append([_("Language model"), _("not used"), _texts(result.get("notes"), text_key)])
@@ -120,7 +122,8 @@ def assessment_pdf_bytes(job: Assessment, *, reviews, lang: str = "en") -> bytes
         story.append(p(_("Principal reasons (from the scorecard)"), h2))
         if reasons:
             story.append(table([[_("Code"), _("Reason"), _("Points lost")]] +
-                               [[r.get("code"), r.get(text_key) or r.get("text_en"), r.get("impact")] for r in reasons],
+                               [[r.get("code"), r.get(text_key) or r.get("text_en"), r.get("impact")]
+                                for r in reasons],
                                [18 * mm, 122 * mm, 30 * mm]))
         else:
             story.append(p(_("No factor raised this applicant's risk markedly.")))
@@ -154,8 +157,8 @@ def assessment_pdf_bytes(job: Assessment, *, reviews, lang: str = "en") -> bytes
     story.append(p(_("Versions: scorecard %(sc)s (%(alg)s); language model %(llm)s; prompt %(prompt)s") % {
         "sc": versions.get("scorecard", "—"), "alg": versions.get("scorecard_algorithm", ""),
         "llm": versions.get("llm_model") or "—", "prompt": versions.get("judgment_prompt") or "—"}, small))
-    story.append(p(_("Risk levels: 1 low, 2 medium, 3 high (%(labels)s). AI output is a draft for a qualified "
-                     "person to check.") % {"labels": ", ".join(RISK_LABELS.values())}, small))
+    story.append(p(_("Risk levels: 1 low, 2 medium, 3 high (%(labels)s). AI output is a draft for a "
+                     "qualified person to check.") % {"labels": ", ".join(RISK_LABELS.values())}, small))
 
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,

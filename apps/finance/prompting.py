@@ -1,5 +1,5 @@
-"""LLM side of a credit assessment (Django-free): prompt variables, label probabilities, the rule that
-combines the scorecard with the LLM's judgment, and validation of extracted fields.
+"""LLM side of a credit assessment (Django-free): prompt variables, label probabilities parsed from
+logprobs, and validation of extracted fields.
 
 Templates (``apps/finance/prompts/``): ``finance.risk_judgment`` takes ``$report`` and ``$applicant``;
 ``finance.field_extraction`` takes ``$report`` and ``$fields_help``. Variables stay compact (about
@@ -7,16 +7,7 @@ Templates (``apps/finance/prompts/``): ``finance.risk_judgment`` takes ``$report
 
 Protected attributes (sex/marital status, foreign-worker status) never go into a prompt.
 
-The combination rule (``RULE_ID``), documented in docs/finance_model.md:
-
-1. The scorecard's risk level is the result's ``risk_level`` (it is calibrated and explainable).
-2. ``needs_review`` is set when any of these holds:
-   - the LLM's level differs from the scorecard's by two levels (1 vs 3);
-   - the LLM's answer is low-confidence: its top label probability < ``LOW_CONFIDENCE`` (0.5);
-   - the application is incomplete: more than ``MAX_MISSING_SHARE`` (a third) of the model inputs
-     were missing and imputed.
-3. Noted without review: a one-level difference, a missing LLM answer, an answer without label
-   probabilities.
+The rule that combines the scorecard with the LLM's judgment lives in :mod:`apps.finance.decisions`.
 """
 from __future__ import annotations
 
@@ -32,12 +23,6 @@ JUDGMENT_TEMPLATE = "finance.risk_judgment"
 EXTRACTION_TEMPLATE = "finance.field_extraction"
 VARIABLES_BUDGET = 1200  # characters for all variables of one prompt
 MIN_REPORT_CHARS = 400
-LOW_CONFIDENCE = 0.5
-MAX_MISSING_SHARE = 1 / 3
-RULE_ID = "scorecard-authoritative/v1"
-RULE_TEXT = ("The scorecard sets the risk level. Review when the LLM differs by two levels, when the LLM's "
-             f"top label probability is below {LOW_CONFIDENCE}, or when more than a third of the model inputs "
-             "were missing. A one-level difference or a missing LLM answer is only noted.")
 _TRUNCATED = {"en": " …[truncated]", "zh": " …[已截断]"}
 _NO_REPORT = {"en": "(no report; application data only)", "zh": "（无报告，仅有申请数据）"}
 _NO_DATA = {"en": "(none given)", "zh": "（未提供）"}
@@ -89,7 +74,8 @@ def fields_help(lang: str = "en") -> str:
     lang = _lang(lang)
     labels = ("；" if lang == "zh" else "; ").join(FIELDS_BY_NAME[n].label(lang) for n in MODEL_INPUTS)
     if lang == "zh":
-        return f"字段：{labels}。金额以马克计，期限以月计；分期还款比例与居住年限为 1-4 档。报告未提及的字段填 null。"
+        return (f"字段：{labels}。金额以马克计，期限以月计；"
+                "分期还款比例与居住年限为 1-4 档。报告未提及的字段填 null。")
     return (f"Fields: {labels}. Amounts in DM, durations in months; instalment rate and residence are "
             "classes 1-4. Use null for anything the report does not state.")
 
@@ -152,83 +138,6 @@ def _probs_at(entry: dict, prefix: str) -> dict[int, float] | None:
     if total <= 0:
         return None
     return {label: p / total for label, p in probs.items()}
-
-
-# --------------------------------------------------------------------------------------------------
-# Combination rule
-# --------------------------------------------------------------------------------------------------
-_MESSAGES = {
-    "level_gap": ("The scorecard and the LLM disagree by two risk levels ({sc} vs {llm}).",
-                  "评分卡与大模型的风险等级相差两级（{sc} 对 {llm}）。"),
-    "low_confidence": ("The LLM's answer is uncertain (top label probability {conf:.2f} < {limit:.2f}).",
-                       "大模型的判断置信度低（最高标签概率 {conf:.2f} < {limit:.2f}）。"),
-    "incomplete": ("The application is incomplete: {n} of {total} model inputs were missing and imputed.",
-                   "申请信息不完整：{total} 个模型字段中有 {n} 个缺失并被填补。"),
-    "level_differs": ("The LLM's risk level differs by one level ({sc} vs {llm}).",
-                      "大模型的风险等级相差一级（{sc} 对 {llm}）。"),
-    "llm_missing": ("No LLM judgment was available; the scorecard result stands alone.",
-                    "没有大模型判断；仅以评分卡结果为准。"),
-    "no_label_probs": ("The LLM answer carried no label probabilities; its confidence is unknown.",
-                       "大模型的回答没有标签概率，置信度未知。"),
-}
-
-
-def _message(code: str, **kw) -> dict:
-    en, zh = _MESSAGES[code]
-    return {"code": code, "text_en": en.format(**kw), "text_zh": zh.format(**kw)}
-
-
-def _normalise_probs(probs: Any) -> dict[int, float] | None:
-    if not isinstance(probs, dict) or not probs:
-        return None
-    try:
-        out = {int(k): float(v) for k, v in probs.items()}
-    except (TypeError, ValueError):
-        return None
-    return out if all(k in (1, 2, 3) and math.isfinite(v) for k, v in out.items()) else None
-
-
-def combine(scorecard_result: dict, llm: dict | None, *, low_confidence: float = LOW_CONFIDENCE,
-            max_missing_share: float = MAX_MISSING_SHARE) -> dict:
-    """Combine a scorecard result with the LLM's judgment under rule ``RULE_ID`` (module docstring).
-
-    ``llm`` is ``{"risk_level": 1|2|3, "label_probs": {1: p, 2: p, 3: p} | None}`` or None. Returns
-    ``{"risk_level", "needs_review", "review_reasons": [{"code", "text_en", "text_zh"}], "notes": [...],
-    "rule", "llm_risk_level", "llm_confidence"}``.
-    """
-    level = int(scorecard_result["risk_level"])
-    if level not in (1, 2, 3):
-        raise ValueError(f"scorecard risk_level must be 1, 2 or 3, got {level!r}")
-    reasons: list[dict] = []
-    notes: list[dict] = []
-    llm_level: int | None = None
-    confidence: float | None = None
-    raw_level = (llm or {}).get("risk_level")
-    if isinstance(raw_level, int | str) and str(raw_level).strip() in ("1", "2", "3"):
-        llm_level = int(str(raw_level).strip())
-    if llm_level is None:
-        notes.append(_message("llm_missing"))
-    else:
-        gap = abs(llm_level - level)
-        if gap >= 2:
-            reasons.append(_message("level_gap", sc=level, llm=llm_level))
-        elif gap == 1:
-            notes.append(_message("level_differs", sc=level, llm=llm_level))
-        probs = _normalise_probs(llm.get("label_probs"))
-        if probs is None:
-            notes.append(_message("no_label_probs"))
-        else:
-            confidence = max(probs.values())
-            if confidence < low_confidence:
-                reasons.append(_message("low_confidence", conf=confidence, limit=low_confidence))
-    missing = [m for m in scorecard_result.get("missing_fields") or [] if m in MODEL_INPUTS]
-    if len(missing) > max_missing_share * len(MODEL_INPUTS):
-        reasons.append(_message("incomplete", n=len(missing), total=len(MODEL_INPUTS)))
-    return {
-        "risk_level": level, "needs_review": bool(reasons), "review_reasons": reasons, "notes": notes,
-        "rule": RULE_ID, "llm_risk_level": llm_level,
-        "llm_confidence": None if confidence is None else round(confidence, 4),
-    }
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from apps.finance.errors import FilterError  # raised by assessment_filter; callers use selectors.FilterError
 from apps.finance.models import RISK_LABELS, Assessment, CreditModelVersion, Review
 from core.models import JobStatus
 from core.roles import user_has_role
@@ -24,15 +25,6 @@ SORTS = {
     "row": "row_number",
 }
 REVIEW_STATES = ("pending", "reviewed", "not_required")
-
-
-class FilterError(ValueError):
-    """A filter value is wrong; ``field`` names the query parameter."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def assessments_for_user(user) -> QuerySet[Assessment]:
@@ -173,7 +165,8 @@ def risk_distribution(qs: QuerySet[Assessment]) -> dict:
         "statuses": statuses,
         "total": sum(statuses.values()),
         "scored": len(pds),
-        "pending_review": qs.filter(needs_review=True, final_decision="", status=JobStatus.NEEDS_REVIEW).count(),
+        "pending_review": qs.filter(needs_review=True, final_decision="",
+                                    status=JobStatus.NEEDS_REVIEW).count(),
     }
 
 
@@ -181,7 +174,8 @@ def risk_distribution(qs: QuerySet[Assessment]) -> dict:
 EXPORT_COLUMNS = [
     "application_id", "row", "status", "error", "risk_level", "risk_label", "probability_of_default", "score",
     "reason_codes", "scorecard_risk_level", "llm_risk_level", "llm_risk_label", "llm_rationale",
-    "llm_key_factors", "llm_label_probs_1", "llm_label_probs_2", "llm_label_probs_3", "llm_confidence", "llm_status",
+    "llm_key_factors", "llm_label_probs_1", "llm_label_probs_2", "llm_label_probs_3", "llm_confidence",
+    "llm_status",
     "needs_review", "review_reasons", "missing_fields", "final_decision", "final_risk_level", "reviewed_by",
     "reviewed_at", "scorecard_version", "llm_model", "prompt_version", "assessment_id", "queued_at",
     "finished_at",
@@ -199,12 +193,14 @@ def assessment_export_row(a: Assessment, *, lang: str = "en") -> dict:
         "application_id": a.application_id,
         "row": a.row_number,
         "status": a.status,
-        "error": (f"{a.error_code}: {a.error_message}" if a.error_code and a.status == JobStatus.FAILED else ""),
+        "error": (f"{a.error_code}: {a.error_message}"
+                  if a.error_code and a.status == JobStatus.FAILED else ""),
         "risk_level": result.get("risk_level"),
         "risk_label": result.get("risk_label"),
         "probability_of_default": result.get("probability_of_default"),
         "score": result.get("score"),
-        "reason_codes": "; ".join(f"{r.get('code')}: {r.get(text_key) or r.get('text_en', '')}" for r in reasons),
+        "reason_codes": "; ".join(f"{r.get('code')}: {r.get(text_key) or r.get('text_en', '')}"
+                                  for r in reasons),
         "scorecard_risk_level": (result.get("scorecard") or {}).get("risk_level"),
         "llm_risk_level": llm.get("risk_level"),
         "llm_risk_label": llm.get("risk_label"),
@@ -216,8 +212,8 @@ def assessment_export_row(a: Assessment, *, lang: str = "en") -> dict:
         "llm_confidence": llm.get("confidence"),
         "llm_status": llm.get("status", ""),
         "needs_review": result.get("needs_review") if result else None,
-        "review_reasons": "; ".join((r.get(text_key) or r.get("text_en", "")) if isinstance(r, dict) else str(r)
-                                    for r in (result.get("review_reasons") or [])),
+        "review_reasons": "; ".join((r.get(text_key) or r.get("text_en", "")) if isinstance(r, dict)
+                                    else str(r) for r in (result.get("review_reasons") or [])),
         "missing_fields": "; ".join(result.get("missing_fields") or []),
         "final_decision": a.final_decision,
         "final_risk_level": a.final_risk_level,
@@ -234,7 +230,8 @@ def assessment_export_row(a: Assessment, *, lang: str = "en") -> dict:
 
 def batch_result_rows(batch) -> list[dict]:
     """Every row of a batch (good and bad), in file order, flattened for the results CSV."""
-    qs = Assessment.objects.filter(batch_id=batch.pk).select_related("reviewed_by").order_by("row_number", "queued_at")
+    qs = (Assessment.objects.filter(batch_id=batch.pk).select_related("reviewed_by")
+          .order_by("row_number", "queued_at"))
     return [assessment_export_row(a) for a in qs.iterator(chunk_size=500)]
 
 

@@ -11,14 +11,16 @@ from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import APIException
 
 from apps.finance import fields as catalogue
 from apps.finance import selectors, services
 from apps.finance.forms import ApplicationForm, BatchUploadForm, ReviewForm, TrainingForm
 from apps.finance.models import Assessment, CreditModelVersion, ModelTraining
 from core import exports
-from core.audit import audit_record
 from core.auth import role_required
+from core.errors import AppError, InputError, UploadTooLarge, form_add_error
+from core.htmx import job_status_response
 from core.models import Batch
 from core.roles import user_has_role
 from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
@@ -29,6 +31,16 @@ PAGE_SIZE = 25
 
 def _lang() -> str:
     return "zh-hans" if (get_language() or "en").startswith("zh") else "en"
+
+
+def _upload_check(form, field: str = "file") -> None:
+    """core's upload check (nothing sent, empty, over ``UPLOAD_MAX_BYTES``) on a valid form's file; its
+    refusal as an :class:`AppError` with the check's status (400, or 413 over the limit)."""
+    try:
+        upload_check([form.cleaned_data[field]], field=field)
+    except APIException as exc:
+        kind = UploadTooLarge if exc.status_code == UploadTooLarge.status else InputError
+        raise kind(str(exc.detail), code=exc.default_code, field=field, status=exc.status_code) from None
 
 
 # --- overview -----------------------------------------------------------------------------------
@@ -55,9 +67,8 @@ def assessment_new(request):
                 language=form.cleaned_data["language"], application_id=form.cleaned_data["application_id"],
                 source=Assessment.Source.FORM, request=request,
             )
-        except services.FinanceInputError as exc:
-            field = exc.field.split(".")[-1] if exc.field else None
-            form.add_error(field if field in form.fields else None, exc.message)
+        except AppError as exc:
+            form_add_error(form, exc)
         else:
             messages.success(request, _("Application queued for assessment."))
             return redirect(job.get_absolute_url())
@@ -95,14 +106,15 @@ def _detail_context(job: Assessment, lang: str) -> dict:
     notes = [n.get(text_key) or n.get("text_en") for n in result.get("notes") or [] if isinstance(n, dict)]
     review_reasons = [r.get(text_key) or r.get("text_en") for r in result.get("review_reasons") or []
                       if isinstance(r, dict)]
-    return {"result": result, "reasons": reasons, "notes": notes, "review_reasons": review_reasons, "fields": rows, "llm": llm, "label_probs": probs,
+    return {"result": result, "reasons": reasons, "notes": notes, "review_reasons": review_reasons,
+            "fields": rows, "llm": llm, "label_probs": probs,
             "scorecard": result.get("scorecard") or {}, "versions": result.get("versions") or {}}
 
 
 @role_required("finance")
 def assessment_detail(request, job_id):
     job = _assessment_or_404(request, job_id)
-    audit_record(actor=request.user, action="view", obj=job, request=request)
+    services.read_audit(request, action="view", obj=job)
     lang = _lang()
     context = {"job": job, "reviews": selectors.assessment_reviews(job), "review_form": ReviewForm(),
                **_detail_context(job, lang)}
@@ -112,11 +124,8 @@ def assessment_detail(request, job_id):
 @role_required("finance")
 def assessment_status(request, job_id):
     """The live status (htmx polls it until the job finishes, then the page reloads)."""
-    job = _assessment_or_404(request, job_id)
-    response = render(request, "finance/_assessment_status.html", {"job": job})
-    if job.is_terminal and request.headers.get("HX-Request"):
-        response["HX-Refresh"] = "true"
-    return response
+    return job_status_response(request, job=_assessment_or_404(request, job_id),
+                               template="finance/_assessment_status.html")
 
 
 @require_POST
@@ -127,13 +136,15 @@ def assessment_review(request, job_id):
     if not form.is_valid():
         for field, errors in form.errors.items():
             for error in errors:
-                messages.error(request, f"{form.fields[field].label if field in form.fields else field}: {error}")
+                label = form.fields[field].label if field in form.fields else field
+                messages.error(request, f"{label}: {error}")
         return redirect(job.get_absolute_url())
     try:
-        services.assessment_review(assessment=job, reviewer=request.user, decision=form.cleaned_data["decision"],
+        services.assessment_review(assessment=job, reviewer=request.user,
+                                   decision=form.cleaned_data["decision"],
                                    final_risk_level=form.cleaned_data.get("final_risk_level"),
                                    comment=form.cleaned_data.get("comment") or "", request=request)
-    except services.FinanceInputError as exc:
+    except AppError as exc:  # shown on the page the review form was sent from
         messages.error(request, exc.message)
         return redirect(job.get_absolute_url())
     messages.success(request, _("Decision recorded."))
@@ -150,7 +161,7 @@ def assessment_pdf(request, job_id):
     job = _assessment_or_404(request, job_id)
     lang = _lang()
     data = assessment_pdf_bytes(job, reviews=selectors.assessment_reviews(job), lang=lang)
-    audit_record(actor=request.user, action="export", obj=job, request=request, detail={"format": "pdf"})
+    services.read_audit(request, action="export", obj=job, detail={"format": "pdf"})
     response = HttpResponse(data, content_type="application/pdf")
     name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in job.title())[:60] or "assessment"
     response["Content-Disposition"] = f'attachment; filename="credit-assessment-{name}.pdf"'
@@ -193,8 +204,8 @@ def assessment_export(request, fmt):
         return redirect(reverse("finance:assessment_list"))
     lang = _lang()
     rows = (selectors.assessment_export_row(a, lang=lang) for a in qs.iterator(chunk_size=500))
-    audit_record(actor=request.user, action="export", object_type="finance.assessment", object_id="list",
-                 detail={"format": fmt, "filters": request.GET.dict()}, request=request)
+    services.read_audit(request, action="export", object_type="finance.assessment", object_id="list",
+                        detail={"format": fmt, "filters": request.GET.dict()})
     if fmt == "xlsx":
         return exports.rows_to_xlsx_response("credit-assessments.xlsx", selectors.EXPORT_COLUMNS, rows)
     return exports.rows_to_csv_response("credit-assessments.csv", selectors.EXPORT_COLUMNS, rows)
@@ -215,19 +226,12 @@ def batch_upload(request):
     if request.method == "POST":
         if form.is_valid():
             try:
-                upload_check([form.cleaned_data["file"]], field="file")
+                _upload_check(form)
                 batch = services.batch_create(owner=request.user, upload=form.cleaned_data["file"],
                                               language=form.cleaned_data["language"], request=request)
-            except services.FinanceInputError as exc:
-                form.add_error(None, exc.message)
-                status = 400
-            except Exception as exc:  # upload_check's 400/413 (DRF exceptions) shown on the form
-                from rest_framework.exceptions import APIException
-
-                if not isinstance(exc, APIException):
-                    raise
-                form.add_error("file", str(exc.detail))
-                status = exc.status_code
+            except AppError as exc:
+                form_add_error(form, exc)
+                status = exc.status
             else:
                 messages.success(request, _("File uploaded; the applications are being assessed."))
                 return redirect("finance:batch_detail", batch_id=batch.pk)
@@ -258,7 +262,7 @@ def batch_detail(request, batch_id):
 @role_required("finance")
 def batch_results(request, batch_id):
     batch = _batch_or_404(request, batch_id)
-    audit_record(actor=request.user, action="export", obj=batch, request=request, detail={"format": "csv"})
+    services.read_audit(request, action="export", obj=batch, detail={"format": "csv"})
     name = (batch.original_filename or "batch").rsplit(".", 1)[0][:60]
     return exports.rows_to_csv_response(f"{name}-results.csv", selectors.EXPORT_COLUMNS,
                                         selectors.batch_result_rows(batch))
@@ -275,20 +279,14 @@ def model_list(request):
             raise PermissionDenied(_("Only administrators can train scorecard versions."))
         if form.is_valid():
             try:
-                upload_check([form.cleaned_data["file"]], field="file")
-            except Exception as exc:
-                from rest_framework.exceptions import APIException
-
-                if not isinstance(exc, APIException):
-                    raise
-                form.add_error("file", str(exc.detail))
-                status = exc.status_code
+                _upload_check(form)
+            except AppError as exc:
+                form_add_error(form, exc)
+                status = exc.status
             else:
                 job = services.model_training_create(owner=request.user, upload=form.cleaned_data["file"],
                                                      activate=form.cleaned_data["activate"],
-                                                     note=form.cleaned_data["note"])
-                audit_record(actor=request.user, action="submit", obj=job, request=request,
-                             detail={"filename": job.original_filename})
+                                                     note=form.cleaned_data["note"], request=request)
                 messages.success(request, _("Training started."))
                 return redirect(job.get_absolute_url())
         else:

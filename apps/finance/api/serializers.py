@@ -22,7 +22,8 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "decision", "model_risk_level", "final_risk_level", "comment", "reviewer", "created_at"]
+        fields = ["id", "decision", "model_risk_level", "final_risk_level", "comment", "reviewer",
+                  "created_at"]
         read_only_fields = fields
 
 
@@ -70,6 +71,6 @@ class FinanceBatchSerializer(BatchSerializer):
 
 
 class BatchCreateSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV, one application per row: the German Credit columns, optional "
-                                           "application_id and report; UTF-8 or GBK.")
+    file = serializers.FileField(help_text="CSV, one application per row: the German Credit columns, "
+                                           "optional application_id and report; UTF-8 or GBK.")
     language = serializers.ChoiceField(choices=Assessment.Language.values, required=False, default="en")

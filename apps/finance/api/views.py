@@ -1,10 +1,13 @@
-"""REST endpoints of the finance app under /api/v1/finance/."""
+"""REST endpoints of the finance app under /api/v1/finance/.
+
+The services' refusals (``apps.finance.errors``: core's ``AppError``) propagate to the API's exception
+handler, which answers them in the one error shape with their status; writes audit themselves.
+"""
 from __future__ import annotations
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,16 +24,11 @@ from apps.finance.api.serializers import (
 )
 from apps.finance.models import Assessment
 from core import exports
-from core.audit import audit_record
 from core.auth import HasRole
 from core.selectors import batch_get_for_user
 from core.uploads import upload_check
 
 FinanceRole = HasRole("finance")
-
-
-def _input_error(exc: services.FinanceInputError) -> ValidationError:
-    return ValidationError({exc.field or "non_field_errors": [exc.message]})
 
 
 FILTER_PARAMS = [
@@ -51,30 +49,25 @@ class AssessmentListCreateView(generics.GenericAPIView):
     serializer_class = AssessmentSerializer
 
     def get_queryset(self):
-        try:
-            return selectors.assessment_filter(selectors.assessments_for_user(self.request.user),
-                                               self.request.query_params)
-        except selectors.FilterError as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+        return selectors.assessment_filter(selectors.assessments_for_user(self.request.user),
+                                           self.request.query_params)
 
     @extend_schema(parameters=FILTER_PARAMS, responses=AssessmentSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(AssessmentSerializer(page, many=True, context={"request": request}).data)
+        data = AssessmentSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
 
     @extend_schema(request=AssessmentCreateSerializer, responses={202: AssessmentDetailSerializer})
     def post(self, request):
         form = AssessmentCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        try:
-            job = services.assessment_create(
-                owner=request.user, applicant=data.get("applicant") or {}, report=data.get("report") or "",
-                language=data.get("language") or "en", application_id=data.get("application_id") or "",
-                source=Assessment.Source.API, request=request,
-            )
-        except services.FinanceInputError as exc:
-            raise _input_error(exc) from None
+        job = services.assessment_create(
+            owner=request.user, applicant=data.get("applicant") or {}, report=data.get("report") or "",
+            language=data.get("language") or "en", application_id=data.get("application_id") or "",
+            source=Assessment.Source.API, request=request,
+        )
         return Response(AssessmentDetailSerializer(job, context={"request": request}).data,
                         status=status.HTTP_202_ACCEPTED)
 
@@ -92,12 +85,13 @@ class AssessmentDetailView(APIView):
     @extend_schema(responses=AssessmentDetailSerializer)
     def get(self, request, job_id):
         job = _assessment(request, job_id)
-        audit_record(actor=request.user, action="view", obj=job, request=request)
+        services.read_audit(request, action="view", obj=job)
         return Response(AssessmentDetailSerializer(job, context={"request": request}).data)
 
 
 class AssessmentReviewView(APIView):
-    """Approve the model's risk level or override it (comment required); the final decision is stored apart."""
+    """Approve the model's risk level or override it (comment required); the final decision is stored
+    apart."""
 
     permission_classes = [FinanceRole]
 
@@ -106,20 +100,11 @@ class AssessmentReviewView(APIView):
         job = _assessment(request, job_id)
         form = ReviewCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            review = services.assessment_review(
-                assessment=job, reviewer=request.user, decision=form.validated_data["decision"],
-                final_risk_level=form.validated_data.get("final_risk_level"),
-                comment=form.validated_data.get("comment") or "", request=request,
-            )
-        except services.FinanceInputError as exc:
-            if exc.field == "status":
-                from rest_framework.exceptions import APIException
-
-                conflict = APIException({"status": [exc.message]})
-                conflict.status_code = status.HTTP_409_CONFLICT
-                raise conflict from None
-            raise _input_error(exc) from None
+        review = services.assessment_review(
+            assessment=job, reviewer=request.user, decision=form.validated_data["decision"],
+            final_risk_level=form.validated_data.get("final_risk_level"),
+            comment=form.validated_data.get("comment") or "", request=request,
+        )
         job.refresh_from_db()
         return Response({"review": ReviewSerializer(review).data,
                          "assessment": AssessmentDetailSerializer(job, context={"request": request}).data},
@@ -132,16 +117,14 @@ class BatchCreateView(APIView):
     permission_classes = [FinanceRole]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": BatchCreateSerializer}, responses={202: FinanceBatchSerializer})
+    @extend_schema(request={"multipart/form-data": BatchCreateSerializer},
+                   responses={202: FinanceBatchSerializer})
     def post(self, request):
         upload_check(request.FILES.getlist("file"), field="file")
         form = BatchCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            batch = services.batch_create(owner=request.user, upload=form.validated_data["file"],
-                                          language=form.validated_data.get("language") or "en", request=request)
-        except services.FinanceInputError as exc:
-            raise _input_error(exc) from None
+        batch = services.batch_create(owner=request.user, upload=form.validated_data["file"],
+                                      language=form.validated_data.get("language") or "en", request=request)
         return Response(FinanceBatchSerializer(batch, context={"request": request}).data,
                         status=status.HTTP_202_ACCEPTED)
 
@@ -169,7 +152,7 @@ class BatchResultsView(APIView):
     @extend_schema(responses={(200, "text/csv"): str})
     def get(self, request, batch_id):
         batch = _batch(request, batch_id)
-        audit_record(actor=request.user, action="export", obj=batch, request=request, detail={"format": "csv"})
+        services.read_audit(request, action="export", obj=batch, detail={"format": "csv"})
         name = (batch.original_filename or "batch").rsplit(".", 1)[0][:60]
         return exports.rows_to_csv_response(f"{name}-results.csv", selectors.EXPORT_COLUMNS,
                                             selectors.batch_result_rows(batch))

@@ -6,9 +6,10 @@ the same stratified 5-fold cross-validation for both and keeps the one with the 
 ``random_forest``
     A random forest (300 trees, leaves of at least 5 rows, 10 % of the columns tried per split) on
     one-hot categories, the numeric fields and the derived monthly repayment (credit amount /
-    duration), Platt-calibrated on its out-of-bag predictions. Reason codes come from the forest itself: each tree's path is decomposed into the
-    change of default probability at every split (Saabas attribution, exact: the contributions plus
-    the forest average equal the prediction), summed per field, then converted to score points.
+    duration), Platt-calibrated on its out-of-bag predictions. Reason codes come from the forest
+    itself: each tree's path is decomposed into the change of default probability at every split
+    (Saabas attribution, exact: the contributions plus the forest average equal the prediction),
+    summed per field, then converted to score points.
 ``woe_logistic``
     The classic points scorecard: every field is binned (categories as they are, numbers by a
     4-leaf decision tree), bins are replaced by their weight of evidence, a logistic regression

@@ -100,7 +100,8 @@ class _WoeModel:
     def describe(self) -> dict:
         """Algorithm parameters for the metadata."""
         return {"algorithm": self.name, **self.params, "missing_value_woe": 0.0,
-                "coefficients": {n: round(float(c), 4) for n, c in zip(MODEL_INPUTS, self.lr_.coef_[0], strict=True)},
+                "coefficients": {n: round(float(c), 4)
+                                 for n, c in zip(MODEL_INPUTS, self.lr_.coef_[0], strict=True)},
                 "intercept": round(float(self.lr_.intercept_[0]), 4)}
 
 

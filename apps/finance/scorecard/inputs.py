@@ -70,7 +70,8 @@ def applicants_to_frame(applicants: Sequence[dict]) -> tuple[pd.DataFrame, list[
     text_cache: dict[tuple[str, str], object] = {}
     for i, applicant in enumerate(applicants):
         if not isinstance(applicant, dict):
-            raise ScorecardInputError(f"applicant {i}: expected a dict of fields, got {type(applicant).__name__}")
+            raise ScorecardInputError(f"applicant {i}: expected a dict of fields, "
+                                      f"got {type(applicant).__name__}")
         row_missing = []
         for name in MODEL_INPUTS:
             raw = applicant.get(name)
@@ -123,8 +124,8 @@ def _training_arrays(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Dat
         bad = clean.isna().to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise TrainingDataError(f"row {i + 2}, column '{name}': {col.iloc[i]!r} is missing or not a valid "
-                                    f"{'category' if f.kind == 'categorical' else 'number'}")
+            raise TrainingDataError(f"row {i + 2}, column '{name}': {col.iloc[i]!r} is missing or not a "
+                                    f"valid {'category' if f.kind == 'categorical' else 'number'}")
         X[name] = clean.astype(object if f.kind == "categorical" else float)
     if len(X) < MIN_TRAINING_ROWS:
         raise TrainingDataError(f"training data has {len(X)} rows; at least {MIN_TRAINING_ROWS} are needed")

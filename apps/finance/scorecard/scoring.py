@@ -37,7 +37,8 @@ class TrainedScorecard:
     """A trained, explainable scorecard: ``predict``, ``predict_many``, ``metadata``, ``report``."""
     __module__ = "apps.finance.scorecard"  # the path stored artifacts name: see artifact.py
 
-    def __init__(self, model, *, scale: ScoreScale, cutoffs: tuple[float, float], metadata: dict, report: dict):
+    def __init__(self, model, *, scale: ScoreScale, cutoffs: tuple[float, float], metadata: dict,
+                 report: dict):
         self._model = model
         self.scale = scale
         self.cutoffs = cutoffs
@@ -58,7 +59,8 @@ class TrainedScorecard:
         """Score one applicant (field name -> value; None or absent = missing). See :meth:`predict_many`."""
         return self.predict_many([applicant], cutoffs=cutoffs)[0]
 
-    def predict_many(self, applicants: Sequence[dict], *, cutoffs: Sequence[float] | None = None) -> list[dict]:
+    def predict_many(self, applicants: Sequence[dict], *,
+                     cutoffs: Sequence[float] | None = None) -> list[dict]:
         """Score many applicants at once.
 
         Each result: ``{"probability_of_default": float, "score": int, "risk_level": 1|2|3,
@@ -89,7 +91,8 @@ class TrainedScorecard:
             })
         return results
 
-    def _reasons(self, values: dict[str, np.ndarray], i: int, impacts: np.ndarray, missing: list[str]) -> list[dict]:
+    def _reasons(self, values: dict[str, np.ndarray], i: int, impacts: np.ndarray,
+                 missing: list[str]) -> list[dict]:
         reasons = []
         for j in np.argsort(-impacts, kind="stable"):
             name = MODEL_INPUTS[j]

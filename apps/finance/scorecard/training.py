@@ -47,7 +47,8 @@ def _cross_validate(X: pd.DataFrame, y: np.ndarray, algorithm: str, seed: int, f
             "auc_mean": round(float(np.mean(fold_auc)), 4), "auc_std": round(float(np.std(fold_auc)), 4)}
 
 
-def cross_validate(df: pd.DataFrame, *, algorithm: str = "random_forest", seed: int = 0, folds: int = 5) -> dict:
+def cross_validate(df: pd.DataFrame, *, algorithm: str = "random_forest", seed: int = 0,
+                   folds: int = 5) -> dict:
     """Stratified k-fold cross-validation (shuffled with ``seed``) of one algorithm on a labelled frame.
 
     Returns ``{"algorithm", "folds", "seed", "fold_auc": [...], "auc_mean", "auc_std", "ks", "gini",
@@ -87,7 +88,8 @@ def train_scorecard(df: pd.DataFrame, *, seed: int = 0, algorithm: str = "auto",
     headline = metrics.summary(y, oof)
     headline.update({"cv_auc": cv[best]["auc_mean"], "cv_auc_std": cv[best]["auc_std"],
                      "cv_fold_auc": cv[best]["fold_auc"], "folds": folds})
-    groups = {"age_band": ([metrics.age_band(a) for a in X["age_in_years"]], [b[0] for b in metrics.AGE_BANDS])}
+    groups = {"age_band": ([metrics.age_band(a) for a in X["age_in_years"]],
+                           [b[0] for b in metrics.AGE_BANDS])}
     for name in PROTECTED_FIELDS:
         if name in protected.columns:
             values = [normalise_category(name, v) if isinstance(v, str) else None for v in protected[name]]

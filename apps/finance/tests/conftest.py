@@ -32,8 +32,8 @@ def credit_model(db):
     """An active scorecard version in the test database."""
     from apps.finance.services import credit_model_store
 
-    return credit_model_store(trained=trained_scorecard(), data_sha256="0" * 64, filename="german_credit_train.csv",
-                              activate=True, note="test")
+    return credit_model_store(trained=trained_scorecard(), data_sha256="0" * 64,
+                              filename="german_credit_train.csv", activate=True, note="test")
 
 
 @pytest.fixture

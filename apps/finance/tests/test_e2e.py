@@ -32,7 +32,8 @@ def _poll(api, url: str, *, timeout: float, what: str) -> dict:
     return wait_for(done, timeout=timeout, interval=1.0, message=what)
 
 
-def test_report_batch_and_review_end_to_end(celery_worker, make_user, api_client_for, credit_model, german_rows):
+def test_report_batch_and_review_end_to_end(celery_worker, make_user, api_client_for, credit_model,
+                                            german_rows):
     prompt_templates_seed()  # transactional tests start from an empty database
     analyst = make_user("ana", "finance")
     api = api_client_for(analyst)
@@ -92,7 +93,8 @@ def test_report_batch_and_review_end_to_end(celery_worker, make_user, api_client
     review_url = f"/api/v1/finance/assessments/{job_id}/review/"
     response = api.post(review_url, {"decision": "override", "final_risk_level": 3}, format="json")
     assert response.status_code == 400 and "comment" in response.json()["error"]["message"]
-    assert api.post(review_url, {"decision": "approve", "comment": "checked"}, format="json").status_code == 201
+    response = api.post(review_url, {"decision": "approve", "comment": "checked"}, format="json")
+    assert response.status_code == 201
     response = api.post(review_url, {"decision": "override", "final_risk_level": 3,
                                      "comment": "unverified income"}, format="json")
     assert response.status_code == 201

@@ -13,7 +13,8 @@ import pytest
 from apps.finance import fields, ingest
 
 REPO = Path(__file__).resolve().parents[3]
-CSV = Path(os.environ.get("FINANCE_TRAIN_CSV", REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+CSV = Path(os.environ.get("FINANCE_TRAIN_CSV",
+                         REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +190,8 @@ def test_missing_values_need_a_report(records):
                                        (2, "age_in_years"): ""})
     rows[1]["report"] = "The applicant is 41 and wants a used car."
     result = ingest.parse_applications_csv(build(rows, COLUMNS))
-    assert result.rows[0].errors == ["row 2, column 'age_in_years': missing value (required when the row has no "
-                                     "report)"]
+    assert result.rows[0].errors == ["row 2, column 'age_in_years': missing value (required when the row "
+                                     "has no report)"]
     assert result.rows[1].ok and result.rows[1].applicant["age_in_years"] is None
     assert result.rows[1].applicant["purpose"] is None and result.rows[1].report.startswith("The applicant")
     assert not result.rows[2].ok
@@ -241,7 +242,8 @@ def test_parse_applicant_valid_and_labels_as_keys(records):
 
 def test_parse_applicant_errors(records):
     base = {k: v for k, v in records[0].items() if k != "creditability"}
-    clean, errors = ingest.parse_applicant(dict(base, duration_in_month=-1, housing="castle", credit_ammount=5))
+    clean, errors = ingest.parse_applicant(dict(base, duration_in_month=-1, housing="castle",
+                                                credit_ammount=5))
     assert "applicant: unknown field 'credit_ammount'" in errors
     assert any("field 'duration_in_month'" in e and "out of range" in e for e in errors)
     assert any("field 'housing'" in e and "'castle'" in e for e in errors)
@@ -255,7 +257,8 @@ def test_parse_applicant_errors(records):
 
 
 def test_parse_applicant_with_report_allows_absent_fields():
-    clean, errors = ingest.parse_applicant({"purpose": "Business", "age_in_years": None}, report="A shop owner.")
+    clean, errors = ingest.parse_applicant({"purpose": "Business", "age_in_years": None},
+                                           report="A shop owner.")
     assert errors == [] and clean["purpose"] == "business" and clean["age_in_years"] is None
     clean, errors = ingest.parse_applicant(None, report="Only a report.")
     assert errors == [] and all(v is None for v in clean.values())

@@ -1,4 +1,5 @@
-"""Prompt templates, prompt variables, label probabilities, the combination rule, extraction (pure, no Django)."""
+"""Prompt templates, prompt variables, label probabilities, extraction (pure, no Django). The combination rule
+is tested in test_decisions.py."""
 from __future__ import annotations
 
 import json
@@ -17,11 +18,14 @@ APPLICANT = {
     "status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 48,
     "credit_history": "existing credits paid back duly till now", "purpose": "radio/television",
     "credit_amount": 5951.0, "savings_account_and_bonds": "... < 100 DM",
-    "present_employment_since": "1 <= ... < 4 years", "installment_rate_in_percentage_of_disposable_income": 2,
+    "present_employment_since": "1 <= ... < 4 years",
+    "installment_rate_in_percentage_of_disposable_income": 2,
     "personal_status_and_sex": "female : divorced/separated/married", "other_debtors_or_guarantors": "none",
-    "present_residence_since": 2, "property": "real estate", "age_in_years": 22, "other_installment_plans": "none",
+    "present_residence_since": 2, "property": "real estate", "age_in_years": 22,
+    "other_installment_plans": "none",
     "housing": "own", "number_of_existing_credits_at_this_bank": 1, "job": "skilled employee / official",
-    "number_of_people_being_liable_to_provide_maintenance_for": 1, "telephone": "none", "foreign_worker": "no",
+    "number_of_people_being_liable_to_provide_maintenance_for": 1, "telephone": "none",
+    "foreign_worker": "no",
 }
 
 
@@ -112,7 +116,8 @@ def test_judgment_variables_are_compact_and_leave_out_protected_attributes(lang)
     for word in ("female", "Foreign", "女", "外籍", "Personal status", "婚姻"):
         assert word not in v["applicant"]
     if lang == "en":
-        assert "Loan duration (months): 48" in v["applicant"] and "Checking account status: ... < 0 DM" in v["applicant"]
+        assert "Loan duration (months): 48" in v["applicant"]
+        assert "Checking account status: ... < 0 DM" in v["applicant"]
     else:
         assert "贷款期限（月）：48" in v["applicant"] and "余额 < 0 马克" in v["applicant"]
 
@@ -127,7 +132,8 @@ def test_judgment_variables_without_report_or_fields():
 @pytest.mark.parametrize("lang", ["en", "zh-hans"])
 def test_extraction_variables(lang):
     v = prompting.extraction_variables("x " * 2000, lang)
-    assert set(v) == {"report", "fields_help"} and sum(len(x) for x in v.values()) <= prompting.VARIABLES_BUDGET
+    assert set(v) == {"report", "fields_help"}
+    assert sum(len(x) for x in v.values()) <= prompting.VARIABLES_BUDGET
     label = fields.FIELDS_BY_NAME["credit_amount"].label(lang)
     assert label in v["fields_help"] and "null" in v["fields_help"]
     assert fields.FIELDS_BY_NAME["personal_status_and_sex"].label(lang) not in v["fields_help"]
@@ -136,7 +142,8 @@ def test_extraction_variables(lang):
 
 # --- label probabilities -------------------------------------------------------------------------
 def tok(token: str, logprob: float, top: list[tuple[str, float]] | None = None) -> dict:
-    return {"token": token, "logprob": logprob, "top_logprobs": [{"token": t, "logprob": lp} for t, lp in (top or [])]}
+    return {"token": token, "logprob": logprob,
+            "top_logprobs": [{"token": t, "logprob": lp} for t, lp in (top or [])]}
 
 
 def test_label_probs_split_tokens():
@@ -150,9 +157,11 @@ def test_label_probs_split_tokens():
 
 def test_label_probs_with_leading_space_and_colon_in_the_digit_token():
     content = [tok('{"risk_level', 0.0), tok('":', 0.0),
-               tok(" 1", math.log(0.5), [(" 1", math.log(0.5)), (" 2", math.log(0.25)), ("3", math.log(0.25))])]
+               tok(" 1", math.log(0.5),
+                   [(" 1", math.log(0.5)), (" 2", math.log(0.25)), ("3", math.log(0.25))])]
     assert prompting.label_probs_from_logprobs(content) == pytest.approx({1: 0.5, 2: 0.25, 3: 0.25})
-    content = [tok('{"risk_level"', 0.0), tok(":3", math.log(0.9), [(":3", math.log(0.9)), (":2", math.log(0.1))])]
+    content = [tok('{"risk_level"', 0.0),
+               tok(":3", math.log(0.9), [(":3", math.log(0.9)), (":2", math.log(0.1))])]
     assert prompting.label_probs_from_logprobs(content) == pytest.approx({1: 0.0, 2: 0.1, 3: 0.9})
 
 
@@ -160,77 +169,25 @@ def test_label_probs_ignore_other_digits_and_bad_input():
     content = [tok('{"score": ', 0.0), tok("1", 0.0, [("1", 0.0)]), tok(', "risk_level": ', 0.0),
                tok("3", math.log(0.7), [("3", math.log(0.7)), ("2", math.log(0.3))])]
     assert prompting.label_probs_from_logprobs(content) == pytest.approx({1: 0.0, 2: 0.3, 3: 0.7})
-    assert prompting.label_probs_from_logprobs([tok('{"risk_level": ', 0.0), tok("2", 0.0)]) is None  # no alternatives
+    no_alternatives = [tok('{"risk_level": ', 0.0), tok("2", 0.0)]
+    assert prompting.label_probs_from_logprobs(no_alternatives) is None
     assert prompting.label_probs_from_logprobs([tok('{"rationale": "1', 0.0, [("1", 0.0)])]) is None
     assert prompting.label_probs_from_logprobs([tok('{"risk_level": 12', 0.0, [("12", 0.0)])]) is None
     for junk in (None, "text", [{"no": "token"}], []):
         assert prompting.label_probs_from_logprobs(junk) is None
 
 
-# --- combination rule ----------------------------------------------------------------------------
-def score(level: int, missing: int = 0) -> dict:
-    return {"risk_level": level, "missing_fields": list(fields.MODEL_INPUTS[:missing])}
-
-
-def codes(items: list[dict]) -> list[str]:
-    return [i["code"] for i in items]
-
-
-def test_combine_agreement_is_clean():
-    out = prompting.combine(score(2), {"risk_level": 2, "label_probs": {1: 0.1, 2: 0.8, 3: 0.1}})
-    assert out["risk_level"] == 2 and out["needs_review"] is False and out["review_reasons"] == []
-    assert out["notes"] == [] and out["rule"] == prompting.RULE_ID and out["llm_confidence"] == 0.8
-
-
-def test_combine_two_level_gap_needs_review_but_keeps_the_scorecard_level():
-    out = prompting.combine(score(1), {"risk_level": 3, "label_probs": {"1": 0.05, "2": 0.05, "3": 0.9}})
-    assert out["risk_level"] == 1 and out["needs_review"] and codes(out["review_reasons"]) == ["level_gap"]
-    assert "1 vs 3" in out["review_reasons"][0]["text_en"] and out["review_reasons"][0]["text_zh"]
-
-
-def test_combine_one_level_gap_is_only_noted():
-    out = prompting.combine(score(3), {"risk_level": 2, "label_probs": {1: 0.1, 2: 0.7, 3: 0.2}})
-    assert out["risk_level"] == 3 and not out["needs_review"] and codes(out["notes"]) == ["level_differs"]
-
-
-def test_combine_low_confidence_needs_review():
-    out = prompting.combine(score(2), {"risk_level": 2, "label_probs": {1: 0.3, 2: 0.4, 3: 0.3}})
-    assert out["needs_review"] and codes(out["review_reasons"]) == ["low_confidence"]
-    out = prompting.combine(score(2), {"risk_level": 2, "label_probs": {1: 0.3, 2: 0.4, 3: 0.3}}, low_confidence=0.35)
-    assert not out["needs_review"]
-
-
-def test_combine_missing_llm_and_missing_probs_are_noted():
-    out = prompting.combine(score(3), None)
-    assert out["risk_level"] == 3 and not out["needs_review"] and codes(out["notes"]) == ["llm_missing"]
-    assert out["llm_risk_level"] is None
-    out = prompting.combine(score(3), {"risk_level": None, "label_probs": None})
-    assert codes(out["notes"]) == ["llm_missing"]
-    out = prompting.combine(score(3), {"risk_level": "3", "label_probs": None})
-    assert not out["needs_review"] and codes(out["notes"]) == ["no_label_probs"] and out["llm_risk_level"] == 3
-
-
-def test_combine_incomplete_application_needs_review():
-    assert not prompting.combine(score(2, missing=6), None)["needs_review"]
-    out = prompting.combine(score(2, missing=7), None)
-    assert out["needs_review"] and codes(out["review_reasons"]) == ["incomplete"]
-    assert "7 of 18" in out["review_reasons"][0]["text_en"]
-
-
-def test_combine_rejects_a_bad_scorecard_level():
-    with pytest.raises(ValueError):
-        prompting.combine({"risk_level": 5}, None)
-
-
 # --- extraction results --------------------------------------------------------------------------
 def test_extraction_result_to_applicant():
     answer = {"status_of_existing_checking_account": "NO checking account", "duration_in_month": 24,
-              "purpose": "holiday", "credit_amount": -5, "age_in_years": None, "housing": "own", "colour": "blue"}
+              "purpose": "holiday", "credit_amount": -5, "age_in_years": None, "housing": "own",
+              "colour": "blue"}
     applicant, warnings = prompting.extraction_result_to_applicant(answer)
     assert set(applicant) == set(fields.FIELD_NAMES)
     assert applicant["status_of_existing_checking_account"] == "no checking account"
     assert applicant["duration_in_month"] == 24 and applicant["housing"] == "own"
-    assert applicant["purpose"] is None and applicant["credit_amount"] is None and applicant["age_in_years"] is None
+    assert applicant["purpose"] is None and applicant["credit_amount"] is None
+    assert applicant["age_in_years"] is None
     assert any("'purpose'" in w and "treated as missing" in w for w in warnings)
     assert any("'credit_amount'" in w and "out of range" in w for w in warnings)
     assert any("'colour'" in w for w in warnings) and len(warnings) == 3

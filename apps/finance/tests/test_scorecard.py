@@ -21,7 +21,8 @@ from apps.finance.scorecard import ScoreScale
 from apps.finance.scorecard.inputs import _training_arrays
 
 REPO = Path(__file__).resolve().parents[3]
-CSV = Path(os.environ.get("FINANCE_TRAIN_CSV", REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+CSV = Path(os.environ.get("FINANCE_TRAIN_CSV",
+                         REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,8 @@ def applicant(frame: pd.DataFrame, i: int) -> dict:
 
 RISKY = {
     "status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 60,
-    "credit_history": "all credits at this bank paid back duly", "purpose": "business", "credit_amount": 15000,
+    "credit_history": "all credits at this bank paid back duly", "purpose": "business",
+    "credit_amount": 15000,
     "savings_account_and_bonds": "... < 100 DM", "present_employment_since": "... < 1 year",
     "installment_rate_in_percentage_of_disposable_income": 4, "other_debtors_or_guarantors": "none",
     "present_residence_since": 1, "property": "unknown / no property", "age_in_years": 23,
@@ -56,8 +58,9 @@ RISKY = {
     "telephone": "none",
 }
 SAFE = dict(RISKY, status_of_existing_checking_account="no checking account", duration_in_month=12,
-            credit_history="critical account/ other credits existing (not at this bank)", purpose="car (used)",
-            credit_amount=2000, savings_account_and_bonds="... >= 1000 DM", present_employment_since="... >= 7 years",
+            credit_history="critical account/ other credits existing (not at this bank)",
+            purpose="car (used)", credit_amount=2000, savings_account_and_bonds="... >= 1000 DM",
+            present_employment_since="... >= 7 years",
             installment_rate_in_percentage_of_disposable_income=2, property="real estate", age_in_years=45,
             other_installment_plans="none", housing="own", present_residence_since=4)
 
@@ -100,7 +103,8 @@ def test_metadata(model, frame):
 # --- predictions ---------------------------------------------------------------------------------
 def test_predict_shape_and_consistency(model, frame):
     r = model.predict(applicant(frame, 1))
-    assert set(r) == {"probability_of_default", "score", "risk_level", "risk_label", "reason_codes", "missing_fields"}
+    assert set(r) == {"probability_of_default", "score", "risk_level", "risk_label", "reason_codes",
+                      "missing_fields"}
     assert 0 < r["probability_of_default"] < 1 and isinstance(r["score"], int)
     assert r["risk_level"] == model.risk_level(r["probability_of_default"])
     assert r["risk_label"] == scorecard.RISK_LABELS[r["risk_level"]]
@@ -110,7 +114,8 @@ def test_predict_shape_and_consistency(model, frame):
     assert impacts == sorted(impacts, reverse=True) and all(i > 0 for i in impacts)
     for c in r["reason_codes"]:
         assert set(c) == {"code", "field", "text_en", "text_zh", "impact"}
-        assert c["field"] in fields.MODEL_INPUTS and c["code"] == fields.FIELDS_BY_NAME[c["field"]].reason_code
+        assert c["field"] in fields.MODEL_INPUTS
+        assert c["code"] == fields.FIELDS_BY_NAME[c["field"]].reason_code
         assert any("\u4e00" <= ch <= "\u9fff" for ch in c["text_zh"])
 
 
@@ -156,12 +161,14 @@ def test_missing_fields_are_imputed_listed_and_never_cited(model, woe_model):
 
 def test_protected_attributes_do_not_change_the_result(model):
     a = model.predict(dict(RISKY, personal_status_and_sex="male : single", foreign_worker="yes"))
-    b = model.predict(dict(RISKY, personal_status_and_sex="female : divorced/separated/married", foreign_worker="no"))
+    b = model.predict(dict(RISKY, personal_status_and_sex="female : divorced/separated/married",
+                           foreign_worker="no"))
     assert a == b
 
 
 def test_variants_and_strings_are_accepted(model):
-    variant = dict(RISKY, status_of_existing_checking_account="  ...<0 dm ", duration_in_month="60", housing="FOR FREE")
+    variant = dict(RISKY, status_of_existing_checking_account="  ...<0 dm ", duration_in_month="60",
+                   housing="FOR FREE")
     assert model.predict(variant) == model.predict(RISKY)
 
 
@@ -333,7 +340,8 @@ def test_artifacts_round_trip_and_name_classes_by_the_pre_split_path(model, woe_
         unpickler = _RecordingUnpickler(pickle.dumps(trained))
         unpickler.load()
         named = {(module, name) for module, name in unpickler.named if module.startswith("apps.")}
-        assert named == {("apps.finance.scorecard", "TrainedScorecard"), ("apps.finance.scorecard", "ScoreScale"),
+        assert named == {("apps.finance.scorecard", "TrainedScorecard"),
+                         ("apps.finance.scorecard", "ScoreScale"),
                          ("apps.finance.scorecard", type(trained._model).__name__)}
         assert named <= PRE_SPLIT_CLASSES
 

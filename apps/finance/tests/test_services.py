@@ -63,7 +63,8 @@ def test_scorecard_only_pipeline(make_user, credit_model, german_rows, llm_off):
     assert 0 < r["probability_of_default"] < 1 and r["risk_level"] in (1, 2, 3)
     assert r["risk_label"] == {1: "low", 2: "medium", 3: "high"}[r["risk_level"]]
     assert r["versions"]["scorecard"] == f"v{credit_model.version}"
-    assert 1 <= len(r["reason_codes"]) <= 4 and all(rc["text_en"] and rc["text_zh"] for rc in r["reason_codes"])
+    assert 1 <= len(r["reason_codes"]) <= 4
+    assert all(rc["text_en"] and rc["text_zh"] for rc in r["reason_codes"])
     assert job.probability_of_default == r["probability_of_default"] and job.score == r["score"]
     assert job.risk_level == r["scorecard"]["risk_level"] and job.needs_review is False
     # protected attributes are kept as given but never scored
@@ -93,7 +94,8 @@ def _upload(name: str, data: bytes):
     return SimpleUploadedFile(name, data, content_type="text/csv")
 
 
-def test_batch_good_and_bad_rows(make_user, credit_model, german_rows, llm_off, django_capture_on_commit_callbacks):
+def test_batch_good_and_bad_rows(make_user, credit_model, german_rows, llm_off,
+                                 django_capture_on_commit_callbacks):
     user = make_user("ana", "finance")
     with django_capture_on_commit_callbacks(execute=False):
         batch = services.batch_create(owner=user, upload=_upload("apps.csv", _batch_file(german_rows)))
@@ -226,7 +228,8 @@ def test_pdf_in_english_and_chinese(make_user, credit_model, german_rows, llm_of
     from apps.finance.pdf import assessment_pdf_bytes
 
     user = make_user("ana", "finance")
-    job = run_job(services.assessment_create(owner=user, applicant=applicant_of(german_rows[0]), application_id="P-1"))
+    job = run_job(services.assessment_create(owner=user, applicant=applicant_of(german_rows[0]),
+                                             application_id="P-1"))
     for lang in ("en", "zh-hans"):
         data = assessment_pdf_bytes(job, reviews=[], lang=lang)
         assert data.startswith(b"%PDF") and len(data) > 2000

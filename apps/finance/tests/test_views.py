@@ -25,8 +25,8 @@ def _scored(user, row, **kwargs) -> Assessment:
     return job
 
 
-def test_no_finance_role_gets_403_on_pages_and_api(make_user, api_client_for, client, credit_model, german_rows,
-                                                     llm_off):
+def test_no_finance_role_gets_403_on_pages_and_api(make_user, api_client_for, client, credit_model,
+                                                     german_rows, llm_off):
     analyst = make_user("ana", "finance")
     job = _scored(analyst, german_rows[0])
     outsider = make_user("doc", "medical")
@@ -63,7 +63,8 @@ def test_pages_render_in_both_languages(make_user, client, credit_model, german_
         assert "违约概率" in detail and "校准评分卡" in detail
     else:
         assert "Probability of default" in detail and "calibrated scorecard" in detail
-    assert client.get(f"/finance/models/{credit_model.version}/calibration.png")["Content-Type"] == "image/png"
+    png = client.get(f"/finance/models/{credit_model.version}/calibration.png")
+    assert png["Content-Type"] == "image/png"
 
 
 def test_form_submission_and_field_errors(make_user, client, credit_model, german_rows, llm_off):
@@ -88,7 +89,8 @@ def test_api_create_validation_names_fields(make_user, api_client_for, credit_mo
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid" and "credit_amount" in error["message"]
-    response = api.post("/api/v1/finance/assessments/", {"applicant": {"favourite_colour": "blue"}}, format="json")
+    response = api.post("/api/v1/finance/assessments/", {"applicant": {"favourite_colour": "blue"}},
+                        format="json")
     assert response.status_code == 400 and "favourite_colour" in response.json()["error"]["message"]
     response = api.post("/api/v1/finance/assessments/", {"language": "fr", "report": "x"}, format="json")
     assert response.status_code == 400 and "language" in response.json()["error"]["message"]
@@ -119,7 +121,8 @@ def test_api_batch_upload_errors(make_user, api_client_for, credit_model, german
     data = csv_bytes([applicant_of(r) for r in german_rows[:2]], list(FIELD_NAMES))
     with django_capture_on_commit_callbacks(execute=False):
         response = api.post("/api/v1/finance/batches/",
-                            {"file": SimpleUploadedFile("two.csv", data, content_type="text/csv")}, format="multipart")
+                            {"file": SimpleUploadedFile("two.csv", data, content_type="text/csv")},
+                            format="multipart")
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["results_url"].endswith(f"/api/v1/finance/batches/{body['id']}/results.csv")

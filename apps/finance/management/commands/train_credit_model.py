@@ -1,4 +1,5 @@
-"""Train a new scorecard version from a labelled CSV: ``manage.py train_credit_model --data CSV [--activate]``."""
+"""Train a new scorecard version from a labelled CSV:
+``manage.py train_credit_model --data CSV [--activate]``."""
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -21,18 +22,21 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         try:
-            version = credit_model_train(data=path.read_bytes(), filename=path.name, activate=activate, note=note,
-                                         seed=seed)
+            version = credit_model_train(data=path.read_bytes(), filename=path.name, activate=activate,
+                                         note=note, seed=seed)
         except FinanceInputError as exc:
             raise CommandError(str(exc)) from None
         m = version.metrics
         self.stdout.write(
             f"scorecard v{version.version} ({version.algorithm}) trained on {version.data_rows} rows "
             f"(sha256 {version.data_sha256[:12]}): out-of-fold AUC {m.get('auc')}, KS {m.get('ks')}, "
-            f"Gini {m.get('gini')}, Brier {m.get('brier')}; 5-fold CV AUC {m.get('cv_auc')} ± {m.get('cv_auc_std')}"
+            f"Gini {m.get('gini')}, Brier {m.get('brier')}; "
+            f"5-fold CV AUC {m.get('cv_auc')} ± {m.get('cv_auc_std')}"
         )
         for attr, rows in (version.fairness.get("groups") or {}).items():
             flagged = [r["group"] for r in rows if r.get("flag")]
             if flagged:
-                self.stdout.write(f"  fairness: {attr}: approval-rate ratio below 0.8 for {', '.join(flagged)}")
-        self.stdout.write("activated" if activate else "not active; activate it on the Models page or with --activate")
+                self.stdout.write(f"  fairness: {attr}: approval-rate ratio below 0.8 for "
+                                  f"{', '.join(flagged)}")
+        self.stdout.write("activated" if activate
+                          else "not active; activate it on the Models page or with --activate")
