@@ -2,7 +2,7 @@
 rendered as text in a real browser (Chromium): no script runs, the payload is visible verbatim.
 
 The rows are built by the apps' own code in-process: the finance assessment is run by
-``core.services.job_execute`` with the real scorecard (LLM off, every applicant field given), the
+``core.services.job_run_inline`` with the real scorecard (LLM off, every applicant field given), the
 medical study by ``upload_create`` + ``upload_ingest`` (parse, de-identify with cleaned descriptors).
 """
 import copy
@@ -42,7 +42,7 @@ def _finance_assessment(owner):
     from apps.finance.models import Assessment
     from apps.finance.services import assessment_process, credit_model_store
     from apps.finance.tests.conftest import applicant_of, shared_csv_path, trained_scorecard
-    from core.services import job_execute
+    from core.services import job_run_inline
 
     with shared_csv_path().open(encoding="utf-8") as fh:
         row = next(csv.DictReader(fh))
@@ -50,7 +50,7 @@ def _finance_assessment(owner):
                                filename="german_credit_train.csv", activate=True, note="xss test")
     job = Assessment.objects.create(owner=owner, application_id=PAYLOAD, applicant=applicant_of(row),
                                     report=f"Applicant notes: {PAYLOAD}", credit_model=model)
-    status = job_execute(model=Assessment, job_id=str(job.pk), handler=assessment_process)
+    status = job_run_inline(model=Assessment, job_id=str(job.pk), handler=assessment_process)
     assert status in ("succeeded", "needs_review"), (status, Assessment.objects.get(pk=job.pk).error_message)
     return job
 

@@ -26,7 +26,7 @@ from apps.finance.services.credit_models import credit_model_active_or_error, sc
 from apps.finance.services.llm import fields_extract, risk_judge
 from core import services as core_services
 from core.audit import audit_record
-from core.jobs import JobOutcome, PermanentJobError
+from core.jobs import AwaitLLM, JobOutcome, PermanentJobError
 from core.llm import LLMStep
 from core.models import JobStatus
 
@@ -115,8 +115,17 @@ def assessment_create(*, owner, applicant=None, report: str = "", language: str 
 
 
 # --- the job handler ---------------------------------------------------------------------------------
-def assessment_process(job: Assessment) -> JobOutcome:
-    """Job handler: extraction (if needed) → scorecard → LLM judgment → combination. No row writes."""
+def assessment_process(job: Assessment) -> JobOutcome | AwaitLLM:
+    """Job handler. With the language model on, the whole assessment is language-model work (the
+    scorecard takes milliseconds): hand it on to the language-model pool (:func:`assessment_assess`), so
+    many applications' model calls are in flight together. Without it, assess here."""
+    if settings.LLM_ENABLED:
+        return AwaitLLM(finish=assessment_assess, state={})
+    return assessment_assess(job, {})
+
+
+def assessment_assess(job: Assessment, state: dict) -> JobOutcome:
+    """Extraction (if needed) → scorecard → LLM judgment → combination. No row writes."""
     timings: dict[str, float] = {}
     versions = CreditModelVersion.objects.defer("artifact", "calibration_png", "metadata", "fairness",
                                                 "calibration")

@@ -16,7 +16,7 @@ from apps.finance.services import credit_models
 from apps.finance.tests.conftest import applicant_of, trained_scorecard
 from core.artifacts import artifact_header, is_artifact
 from core.models import JobStatus
-from core.services import job_execute
+from core.services import job_run_inline
 from core.signing import ArtifactSignatureError
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def _store(version: CreditModelVersion, blob: bytes) -> None:
 
 def _run(user, row) -> Assessment:
     job = services.assessment_create(owner=user, applicant=applicant_of(row))
-    job_execute(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
+    job_run_inline(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
     job.refresh_from_db()
     return job
 

@@ -11,7 +11,7 @@ from apps.finance.fields import FIELD_NAMES
 from apps.finance.models import Assessment, CreditModelVersion, ModelTraining
 from apps.finance.tests.conftest import applicant_of, csv_bytes
 from core.models import AuditEvent, Batch, JobStatus
-from core.services import job_execute
+from core.services import job_run_inline
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ class AuditDelta:
 
 def _finished(user, row) -> Assessment:
     job = services.assessment_create(owner=user, applicant=applicant_of(row))
-    job_execute(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
+    job_run_inline(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
     job.refresh_from_db()
     return job
 
@@ -112,7 +112,7 @@ def test_model_training_and_activation_are_audited_once(make_user, client, credi
     assert submit.actions == [("submit", str(training.pk))]
 
     with AuditDelta() as train:
-        job_execute(model=ModelTraining, job_id=str(training.pk), handler=services.model_training_process)
+        job_run_inline(model=ModelTraining, job_id=str(training.pk), handler=services.model_training_process)
     training.refresh_from_db()
     version = training.credit_model
     assert train.actions == [("train", str(version.pk))]
@@ -237,7 +237,7 @@ def test_status_partial_asks_for_a_refresh_once_the_job_is_final(make_user, clie
     assert response.status_code == 200 and "HX-Refresh" not in response
     assert 'id="assessment-status"' in response.content.decode()
     _finished(user, german_rows[1])
-    job_execute(model=Assessment, job_id=str(queued.pk), handler=services.assessment_process)
+    job_run_inline(model=Assessment, job_id=str(queued.pk), handler=services.assessment_process)
     response = client.get(url, HTTP_HX_REQUEST="true")
     assert response["HX-Refresh"] == "true"
     assert "HX-Refresh" not in client.get(url)  # not an htmx request

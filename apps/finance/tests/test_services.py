@@ -14,14 +14,14 @@ from apps.finance.models import Assessment, CreditModelVersion, Review
 from apps.finance.tests.conftest import applicant_of, csv_bytes
 from core.audit import AuditEvent
 from core.models import Batch, JobStatus
-from core.services import job_execute
+from core.services import job_run_inline
 
 pytestmark = pytest.mark.django_db
 
 
 def run_job(job: Assessment) -> Assessment:
     """Execute one delivery of the job in this process (what a worker does)."""
-    job_execute(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
+    job_run_inline(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
     job.refresh_from_db()
     return job
 
@@ -276,7 +276,7 @@ def test_train_command_web_training_and_demo_seed(make_user, german_rows, tmp_pa
                                                     "note": "web"})
     assert response.status_code == 302
     training = ModelTraining.objects.get()
-    job_execute(model=ModelTraining, job_id=str(training.pk), handler=services.model_training_process)
+    job_run_inline(model=ModelTraining, job_id=str(training.pk), handler=services.model_training_process)
     training.refresh_from_db()
     assert training.status == JobStatus.SUCCEEDED and training.credit_model.version == first.version + 1
     assert not training.credit_model.is_active

@@ -10,7 +10,7 @@ from apps.finance.fields import FIELD_NAMES
 from apps.finance.models import Assessment
 from apps.finance.tests.conftest import applicant_of, csv_bytes
 from core.models import Batch, JobStatus
-from core.services import job_execute
+from core.services import job_run_inline
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ PAGES = ["/finance/", "/finance/new/", "/finance/assessments/", "/finance/review
 
 def _scored(user, row, **kwargs) -> Assessment:
     job = services.assessment_create(owner=user, applicant=applicant_of(row), **kwargs)
-    job_execute(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
+    job_run_inline(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
     job.refresh_from_db()
     return job
 
@@ -152,9 +152,10 @@ def test_model_service_down_sends_the_job_back_to_the_queue(make_user, credit_mo
         user = make_user("ana", "finance")
         job = services.assessment_create(owner=user, applicant=applicant_of(german_rows[0]))
         with pytest.raises(TransientJobError):
-            job_execute(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
+            job_run_inline(model=Assessment, job_id=str(job.pk), handler=services.assessment_process)
         job.refresh_from_db()
-        assert job.status == JobStatus.QUEUED and job.attempts == 1
+        # attempt 1 handed the job on to the language-model pool, attempt 2 found the service down
+        assert job.status == JobStatus.QUEUED and job.attempts == 2 and job.stage is not None
         assert job.error_code == "model_service_unavailable" and job.result is None
     finally:
         model_client._clients.clear()

@@ -22,7 +22,7 @@ from apps.medical.imaging import ImagingError, series_features, study_summary
 from apps.medical.models import Instance, KeyImage, Report, Series, Study, StudyIdentity
 from apps.medical.prompting import draft_variables, normalize_report, template_name_for
 from core import services as core_services
-from core.jobs import JobOutcome, PermanentJobError
+from core.jobs import AwaitLLM, JobOutcome, PermanentJobError
 from core.llm import llm_step
 from core.models import JobStatus
 
@@ -43,7 +43,7 @@ _NO_DRAFT_REASON = {
 }
 
 
-def study_process(study: Study) -> JobOutcome:
+def study_process(study: Study) -> JobOutcome | AwaitLLM:
     """Features of each series (streamed slice by slice), key images, then the constrained AI draft."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -133,35 +133,66 @@ def _summary_for_result(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _study_process(study: Study) -> JobOutcome:
-    timings: dict[str, float] = {}
+def _study_process(study: Study) -> JobOutcome | AwaitLLM:
+    """The CPU part: read every series (features, key images). With the language model on, the job is
+    then handed on to the language-model pool (:func:`study_draft`) with the de-identified summary and
+    prompt variables; the series features and key images are stored now."""
     started = timezone.now()
     read = _series_read(study)
-    problems = read.problems
-    timings["features_s"] = round((timezone.now() - started).total_seconds(), 3)
+    timings = {"features_s": round((timezone.now() - started).total_seconds(), 3)}
     if not read.features:
-        raise PermanentJobError("no series could be read: " + "; ".join(problems[:5]), code="undecodable")
+        raise PermanentJobError("no series could be read: " + "; ".join(read.problems[:5]), code="undecodable")
     summary = study_summary(read.features)
-    phi = _study_phi(study)
     lang = study.language if study.language in LANGUAGES else "en"
-    variables = draft_variables(summary, study.indication, lang, phi=phi)
-    template_name = f"medical.{template_name_for(summary.get('modalities') or [study.modality])}"
-    result_doc: dict[str, Any] = {"summary": _summary_for_result(summary), "problems": problems[:50],
+    variables = draft_variables(summary, study.indication, lang, phi=_study_phi(study))
+    state = {
+        "summary": _summary_for_result(summary), "problems": read.problems, "variables": variables,
+        "lang": lang, "modality": read.features[0].get("modality", ""),
+        "template": f"medical.{template_name_for(summary.get('modalities') or [study.modality])}",
+    }
+    if not settings.LLM_ENABLED:
+        outcome = _draft_outcome(study, state, step=None)
+        outcome.timings.update(timings)
+        apply_report = outcome.apply
+        images = _images_apply(read)
+
+        def apply(row: Study) -> None:
+            images(row)
+            apply_report(row)
+
+        outcome.apply = apply
+        return outcome
+    core_services.job_progress(job=study, fraction=0.75, message="waiting for the language model")
+    return AwaitLLM(finish=study_draft, state=state, apply=_images_apply(read), timings=timings)
+
+
+def study_draft(study: Study, state: dict[str, Any]) -> JobOutcome:
+    """The language-model part (the language-model pool): the constrained AI draft through core's one
+    LLM step, checked against the study's own identifiers before anything is sent (fail closed)."""
+    lang = state["lang"]
+    phi = _study_phi(study)
+    step = llm_step(template=state["template"], language=lang, variables=state["variables"],
+                    max_tokens=DRAFT_MAX_TOKENS, validate=_draft_valid,
+                    privacy=lambda messages: deid.find_phi(messages, phi),
+                    frequency_penalty=DRAFT_FREQUENCY_PENALTY,
+                    final_attempt=study.attempts >= settings.JOB_MAX_ATTEMPTS)
+    return _draft_outcome(study, state, step=step)
+
+
+def _draft_outcome(study: Study, state: dict[str, Any], *, step) -> JobOutcome:
+    """The job's result from the read series and the language model's step (None: switched off)."""
+    summary, lang, variables = state["summary"], state["lang"], state["variables"]
+    problems = list(state["problems"])
+    result_doc: dict[str, Any] = {"summary": summary, "problems": problems[:50],
                                   "indication_sent": variables["indication"], "language": lang}
-    outcome = JobOutcome(result=result_doc, timings=timings)
+    outcome = JobOutcome(result=result_doc)
     ai_generated = False
     draft: dict[str, Any]
-    if not settings.LLM_ENABLED:
+    if step is None:
         draft = _fallback_draft(summary, _NO_DRAFT_REASON[lang, "disabled"], lang)
         result_doc["llm"] = {"enabled": False, "note": "LLM_ENABLED is false: no AI draft was written"}
     else:
-        core_services.job_progress(job=study, fraction=0.75, message="writing the draft")
-        step = llm_step(template=template_name, language=lang, variables=variables,
-                        max_tokens=DRAFT_MAX_TOKENS, validate=_draft_valid,
-                        privacy=lambda messages: deid.find_phi(messages, phi),
-                        frequency_penalty=DRAFT_FREQUENCY_PENALTY,
-                        final_attempt=study.attempts >= settings.JOB_MAX_ATTEMPTS)
-        timings["llm_s"] = round(step.latency_s, 3)
+        outcome.timings["llm_s"] = round(step.latency_s, 3)
         outcome.prompt_template, outcome.prompt_version = step.template, step.template_version
         outcome.model_name = step.model
         if step.ok:
@@ -171,6 +202,7 @@ def _study_process(study: Study) -> JobOutcome:
             why = "rejected" if step.status == "rejected" else "unavailable"
             draft = _fallback_draft(summary, _NO_DRAFT_REASON[lang, why], lang)
             problems.extend(f"the model's draft was not usable: {p}" for p in step.problems)
+            result_doc["problems"] = problems[:50]
         if ai_generated and step.truncated:
             note = (f"The AI draft was cut at {DRAFT_MAX_TOKENS} tokens and may be incomplete."
                     if lang == "en" else f"AI 草稿在 {DRAFT_MAX_TOKENS} 个词元处被截断,可能不完整。")
@@ -193,16 +225,13 @@ def _study_process(study: Study) -> JobOutcome:
         "flags": sorted(set(study.flags) | burned_in),
     }
     if not study.modality:
-        outcome.fields["modality"] = read.features[0].get("modality", "")[:64]
-    outcome.apply = _outcome_apply(read, draft=draft, ai_generated=ai_generated, lang=lang,
-                                   check_warnings=check_warnings)
+        outcome.fields["modality"] = (state.get("modality") or "")[:64]
+    outcome.apply = _report_apply(draft=draft, ai_generated=ai_generated, lang=lang, check_warnings=check_warnings)
     return outcome
 
 
-def _outcome_apply(read: _SeriesRead, *, draft: dict[str, Any], ai_generated: bool, lang: str,
-                   check_warnings: list[str]):
-    """The rows the finished job writes (in the job's own transaction): series features, key images and
-    the draft report (a signed report is never replaced)."""
+def _images_apply(read: _SeriesRead):
+    """The rows the CPU part writes (under the job's lease): series features and key images."""
 
     def apply(row: Study) -> None:
         for series_id, values in read.updates.items():
@@ -213,6 +242,15 @@ def _outcome_apply(read: _SeriesRead, *, draft: dict[str, Any], ai_generated: bo
                                     sop_instance_uid=k["sop_instance_uid"], frame=k["frame"],
                                     index=k["index"], order=order, window=k["window"], width=k["width"],
                                     height=k["height"], png=k["png"])
+
+    return apply
+
+
+def _report_apply(*, draft: dict[str, Any], ai_generated: bool, lang: str, check_warnings: list[str]):
+    """The draft report the finished job writes (in the job's own transaction); a signed report is
+    never replaced."""
+
+    def apply(row: Study) -> None:
         report = Report.objects.filter(study=row).first()
         if report is not None and report.is_final:
             return

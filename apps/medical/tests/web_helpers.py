@@ -92,10 +92,10 @@ def process_upload(batch_id) -> list:
     """Run the ingest and every study job in this process (what the worker does), LLM as configured."""
     from apps.medical import services
     from apps.medical.models import Study
-    from core.services import job_execute
+    from core.services import job_run_inline
 
     services.upload_ingest(batch_id=batch_id)
     studies = list(Study.objects.filter(batch_id=batch_id))
     for s in studies:
-        job_execute(model=Study, job_id=str(s.pk), handler=services.study_process)
+        job_run_inline(model=Study, job_id=str(s.pk), handler=services.study_process)
     return [Study.objects.get(pk=s.pk) for s in studies]

@@ -20,6 +20,7 @@ from core.services.jobs import (
     job_enqueue,
     job_execute,
     job_progress,
+    job_run_inline,
     jobs_enqueue,
 )
 from core.services.sweep import jobs_sweep
@@ -29,6 +30,6 @@ __all__ = [
     "TOKEN_PREFIX", "BatchItems", "BatchRejected", "api_token_create", "api_token_revoke", "batch_claim",
     "batch_close_if_finished", "batch_create", "batch_enqueue", "batch_fail", "batch_ingest",
     "batch_items_created", "diagnostic_job_create", "diagnostic_process", "job_enqueue", "job_execute",
-    "job_progress", "jobs_enqueue", "jobs_sweep", "platform_bootstrap", "prompt_templates_seed", "safe_name",
-    "token_hash",
+    "job_progress", "job_run_inline", "jobs_enqueue", "jobs_sweep", "platform_bootstrap",
+    "prompt_templates_seed", "safe_name", "token_hash",
 ]

@@ -171,6 +171,23 @@ def job_execute(*, model: type[Job], job_id: str, handler=None, worker: str = ""
     return _job_store(model, job, token, attempt, outcome)
 
 
+def job_run_inline(*, model: type[Job], job_id, handler, worker: str = "inline", wait: float = 120.0) -> str:
+    """Run every part of one job in this process (tests, management commands): the handler, then the
+    language-model part if the handler handed it on. Returns the job's final status. If a worker took
+    a part first, wait up to ``wait`` seconds for it to finish."""
+    status = job_execute(model=model, job_id=str(job_id), handler=handler, worker=worker)
+    while status == "deferred":
+        status = job_execute(model=model, job_id=str(job_id), worker=worker)
+    if status == "skipped":
+        deadline = time.monotonic() + wait
+        row = model.objects.get(pk=job_id)
+        while not row.is_terminal and time.monotonic() < deadline:
+            time.sleep(0.2)
+            row = model.objects.get(pk=job_id)
+        status = row.status
+    return status
+
+
 def _job_hand_on(model, job, token, attempt, wait: AwaitLLM, elapsed: float) -> str:
     """Store the CPU part's side effects and state; queue the job for the language-model pool."""
     now = timezone.now()
