@@ -232,14 +232,15 @@ class Stack:
                        headers={"Authorization": f"Bearer {self.model_key}"})
 
     def start_worker(self, *, queues: str, concurrency: int = 2, env: dict | None = None,
-                     name: str = "worker", timeout: float = 120) -> None:
-        """A Celery worker consuming ``queues``; a running worker of the same ``name`` is stopped first.
+                     name: str = "worker", timeout: float = 120, pool: str = "prefork") -> None:
+        """A Celery worker consuming ``queues`` with ``pool`` (``prefork``, or ``threads`` for the
+        language-model queue); a running worker of the same ``name`` is stopped first.
         Returns once the worker logged ``ready.`` (after what its log held before)."""
         self.stop(name)
         log = self.log_path(name)
         mark = log.stat().st_size if log.exists() else 0
         self.start(name, [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", queues,
-                          "-c", str(concurrency), "--pool", "prefork", "-n", f"{self.label}{free_port()}@%h",
+                          "-c", str(concurrency), "--pool", pool, "-n", f"{self.label}{free_port()}@%h",
                           "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
                    env=dict(self.env, **{k: str(v) for k, v in (env or {}).items()}))
 

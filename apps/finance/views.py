@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import APIException
 
 from apps.finance import fields as catalogue
 from apps.finance import selectors, services
@@ -19,7 +18,7 @@ from apps.finance.forms import ApplicationForm, BatchUploadForm, ReviewForm, Tra
 from apps.finance.models import Assessment, CreditModelVersion, ModelTraining
 from core import exports
 from core.auth import role_required
-from core.errors import AppError, InputError, UploadTooLarge, form_add_error
+from core.errors import AppError, form_add_error
 from core.htmx import job_status_response
 from core.models import Batch
 from core.roles import user_has_role
@@ -34,13 +33,9 @@ def _lang() -> str:
 
 
 def _upload_check(form, field: str = "file") -> None:
-    """core's upload check (nothing sent, empty, over ``UPLOAD_MAX_BYTES``) on a valid form's file; its
-    refusal as an :class:`AppError` with the check's status (400, or 413 over the limit)."""
-    try:
-        upload_check([form.cleaned_data[field]], field=field)
-    except APIException as exc:
-        kind = UploadTooLarge if exc.status_code == UploadTooLarge.status else InputError
-        raise kind(str(exc.detail), code=exc.default_code, field=field, status=exc.status_code) from None
+    """core's upload check (nothing sent, empty, over ``UPLOAD_MAX_BYTES``) on a valid form's file; it
+    raises an :class:`AppError` with its status (400, or 413 over the limit)."""
+    upload_check([form.cleaned_data[field]], field=field)
 
 
 # --- overview -----------------------------------------------------------------------------------

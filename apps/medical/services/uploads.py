@@ -14,13 +14,13 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from rest_framework.exceptions import APIException
 
 from apps.medical.errors import UploadRefused
 from apps.medical.ingest import ZipRefused, is_zip, iter_zip_members
 from apps.medical.models import Study
 from core import services as core_services
 from core.audit import audit_record
+from core.errors import AppError
 from core.models import Batch
 from core.uploads import upload_check
 
@@ -71,10 +71,8 @@ def upload_files_check(files: Iterable[Any]) -> None:
     files (``upload_missing``, 400), more than ``UPLOAD_MAX_BYTES`` together (``upload_too_large``, 413)."""
     try:
         upload_check(list(files), field="files")
-    except APIException as exc:
-        codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else exc.default_code
-        raise UploadRefused(str(exc.detail), code=code) from None
+    except AppError as exc:
+        raise UploadRefused(exc.message, code=exc.code) from None
 
 
 def _is_zip(fileobj) -> bool:
