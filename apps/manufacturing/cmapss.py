@@ -75,7 +75,8 @@ CMAPSS_SENSORS: dict[str, SensorInfo] = {
 SETTING_INFO: dict[str, SensorInfo] = {
     "op_setting_1": SensorInfo("alt", "Operational setting 1 (altitude)", "运行设定1（高度）", "-"),
     "op_setting_2": SensorInfo("Mach", "Operational setting 2 (Mach number)", "运行设定2（马赫数）", "-"),
-    "op_setting_3": SensorInfo("TRA", "Operational setting 3 (throttle resolver angle)", "运行设定3（油门角）", "-"),
+    "op_setting_3": SensorInfo("TRA", "Operational setting 3 (throttle resolver angle)",
+                               "运行设定3（油门角）", "-"),
 }
 
 

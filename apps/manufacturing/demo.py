@@ -24,7 +24,8 @@ DEMO_ENGINES = {91: 120, 93: 140, 86: 250, 92: 300, 85: 100, 81: 150}
 
 def demo_models(*, stdout) -> FailureModelVersion | None:
     """Train and activate the default model if there is no model yet."""
-    existing = FailureModelVersion.objects.filter(is_active=True).first() or FailureModelVersion.objects.first()
+    existing = (FailureModelVersion.objects.filter(is_active=True).first()
+                or FailureModelVersion.objects.first())
     if existing is not None:
         stdout.write(f"manufacturing: model {existing.label} already present")
         return existing
@@ -35,10 +36,10 @@ def demo_models(*, stdout) -> FailureModelVersion | None:
         return None
     stdout.write("manufacturing: training the default failure model on train_FD001 (100 engines)...")
     model = services.train_from_frame(frame.drop(columns=["rul_capped"]), horizon=30, seed=0)
-    version = services.failure_model_register(model=model, name=DEFAULT_MODEL_NAME, training_source="train_FD001.txt",
-                                              activate=True)
-    metrics = version.cv_metrics
-    stdout.write(f"manufacturing: model {version.model_version} active (out-of-fold AUC {metrics.get('oof_auc')})")
+    version = services.failure_model_register(model=model, name=DEFAULT_MODEL_NAME,
+                                              training_source="train_FD001.txt", activate=True)
+    auc = version.cv_metrics.get("oof_auc")
+    stdout.write(f"manufacturing: model {version.model_version} active (out-of-fold AUC {auc})")
     return version
 
 

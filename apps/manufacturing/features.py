@@ -31,7 +31,6 @@ no normalisation.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,17 +43,24 @@ ID_COLUMNS = ("machine_id", "cycle", "timestamp")
 LABEL_COLUMNS = ("rul", "rul_capped", "failure", "failed", "fault", "label", "target")
 
 
-@contextmanager
-def compute_threads() -> Iterator[None]:
-    """Limit OpenMP threads (scikit-learn's gradient boosting, k-means) while inside the block.
+#: OpenMP threads for scikit-learn's gradient boosting and k-means when the caller names no number.
+DEFAULT_THREADS = 1
 
-    ``MANUFACTURING_THREADS`` (default 1) sets the number. On a shared 2-core machine two
-    spin-waiting OpenMP threads made training 10-20 times slower than one thread.
+
+@contextmanager
+def compute_threads(threads: int | None = DEFAULT_THREADS) -> Iterator[None]:
+    """Limit OpenMP threads (scikit-learn's gradient boosting, k-means) to ``threads`` inside the block.
+
+    The caller decides the number (the Django side passes ``settings.MANUFACTURING_THREADS``); this
+    module reads no environment. ``None`` leaves the limit an enclosing block set. On a shared 2-core
+    machine two spin-waiting OpenMP threads made training 10-20 times slower than one thread.
     """
+    if threads is None:
+        yield
+        return
     from threadpoolctl import threadpool_limits
 
-    n = int(os.environ.get("MANUFACTURING_THREADS", "1") or 1)
-    with threadpool_limits(limits=max(n, 1), user_api="openmp"):
+    with threadpool_limits(limits=max(int(threads), 1), user_api="openmp"):
         yield
 
 
@@ -197,11 +203,13 @@ def early_baseline(x: np.ndarray, steps: int) -> np.ndarray:
 
 
 def find_regimes(values: np.ndarray, settings: list[str], *, seed: int = 0, max_k: int = 8,
-                 min_separation: float = 10.0, sample: int = 2000) -> RegimeModel | None:
+                 min_separation: float = 10.0, sample: int = 2000,
+                 threads: int | None = DEFAULT_THREADS) -> RegimeModel | None:
     """Detect discrete operating regimes in the settings; None when there is only one.
 
     ``values`` is n × d raw settings. Regimes are accepted when, for some k in 2..``max_k``,
-    k-means centroids are at least ``min_separation`` within-cluster RMS radii apart.
+    k-means centroids are at least ``min_separation`` within-cluster RMS radii apart. k-means runs
+    on ``threads`` OpenMP threads (:func:`compute_threads`).
     """
     x = np.asarray(values, dtype=float)
     if x.ndim != 2 or x.shape[1] == 0 or len(x) < 20:
@@ -218,7 +226,7 @@ def find_regimes(values: np.ndarray, settings: list[str], *, seed: int = 0, max_
         rng = np.random.default_rng(seed)
         z = z[rng.choice(len(z), sample, replace=False)]
     # screen on a small sample (cheap), confirm on the full sample only when regimes look likely
-    with compute_threads():
+    with compute_threads(threads):
         screen = _best_kmeans(z[:400], max_k, seed, n_init=1)
         if screen is None or screen[0] < min_separation / 2:
             return None
@@ -250,7 +258,8 @@ def _best_kmeans(z: np.ndarray, max_k: int, seed: int, n_init: int) -> tuple[flo
 
 
 def split_machines(df: pd.DataFrame, time_col: str | None = None) -> dict[str, pd.DataFrame]:
-    """Split a long/wide table with ``machine_id`` and a time column into per-machine frames indexed by time."""
+    """Split a long/wide table with ``machine_id`` and a time column into per-machine frames indexed by
+    time."""
     if "machine_id" not in df.columns:
         raise FeatureError("table has no machine_id column")
     if time_col is None:
@@ -320,11 +329,13 @@ def fit_feature_spec(
     config: FeatureConfig | None = None,
     time_axis: str = "cycle",
     seed: int = 0,
+    threads: int | None = DEFAULT_THREADS,
 ) -> FeatureSpec:
     """Learn regimes, per-regime sensor statistics, noise scales and the fleet's healthy level.
 
     ``frames`` maps machine id → frame indexed by time with the sensor (and setting) columns.
-    The health-indicator weights are fitted separately by :func:`fit_health_indicator`.
+    The health-indicator weights are fitted separately by :func:`fit_health_indicator`. ``threads``:
+    the OpenMP threads of the regime search (:func:`find_regimes`).
     """
     cfg = config or FeatureConfig()
     if not frames:
@@ -338,7 +349,7 @@ def fit_feature_spec(
     spec = FeatureSpec(sensors=list(sensors), settings=list(settings), config=cfg, time_axis=time_axis)
     if settings:
         allset = np.vstack([f[settings].to_numpy(dtype=float) for f in frames.values()])
-        spec.regimes = find_regimes(allset, settings, seed=seed)
+        spec.regimes = find_regimes(allset, settings, seed=seed, threads=threads)
         if spec.regimes is not None:
             x = np.vstack([_sensor_matrix(f, spec.sensors) for f in frames.values()])
             lab = spec.regimes.assign(allset)
@@ -397,7 +408,8 @@ def health_indicator(block: dict[str, np.ndarray], spec: FeatureSpec) -> np.ndar
 
 
 def assemble(block: dict[str, np.ndarray], spec: FeatureSpec, age: np.ndarray | None) -> np.ndarray:
-    """Stack a sensor block (plus HI and age) into the n × F feature matrix of :meth:`FeatureSpec.feature_names`."""
+    """Stack a sensor block (plus HI and age) into the n × F feature matrix of
+    :meth:`FeatureSpec.feature_names`."""
     suffixes = _sensor_feature_suffixes(spec.config)
     n, s = block["dev"].shape
     mat = np.stack([block[suf] for suf in suffixes], axis=2).reshape(n, s * len(suffixes))

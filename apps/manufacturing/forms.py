@@ -36,11 +36,13 @@ class ThresholdsForm(forms.Form):
 
 
 class AlertActionForm(forms.Form):
-    note = forms.CharField(label=_("Note"), max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(label=_("Note"), max_length=4000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class TrainingForm(_UploadChecks, forms.Form):
-    FORMATS = [("auto", _("Detect (long, wide or C-MAPSS)")), ("cmapss", _("C-MAPSS (space separated, no header)")),
+    FORMATS = [("auto", _("Detect (long, wide or C-MAPSS)")),
+               ("cmapss", _("C-MAPSS (space separated, no header)")),
                ("long", _("Long form")), ("wide", _("Wide form"))]
 
     file = forms.FileField(label=_("Run-to-failure history"))

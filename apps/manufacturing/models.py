@@ -6,8 +6,8 @@ holding the cleaned, regular series of that delivery (a compressed NumPy archive
 plus one float column per sensor or setting). A machine's series is the merge of its chunks in
 order, later readings winning where the same time and sensor appear twice
 (:func:`apps.manufacturing.ingest.merge_series`). Chunks are append-only; many small pushes are
-folded into one chunk by :func:`apps.manufacturing.services.machine_series_compact`. A million
-readings take a few megabytes instead of a million rows.
+folded into one chunk by :func:`apps.manufacturing.services.readings.machine_series_compact`. A
+million readings take a few megabytes instead of a million rows.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ class Machine(models.Model):
     location = models.CharField(max_length=200, blank=True)
     time_axis = models.CharField(max_length=16, choices=TimeAxis.choices, blank=True)
     probability_threshold = models.FloatField(
-        null=True, blank=True, help_text=_("Alert when the calibrated failure probability reaches this (0–1)."))
+        null=True, blank=True,
+        help_text=_("Alert when the calibrated failure probability reaches this (0–1)."))
     rul_threshold = models.FloatField(
         null=True, blank=True, help_text=_("Alert when the remaining useful life falls to this or below."))
     # the latest finished prediction, for ranking the fleet
@@ -94,7 +95,8 @@ class Sensor(models.Model):
     symbol = models.CharField(max_length=40, blank=True)
     description = models.CharField(max_length=200, blank=True)
     description_zh = models.CharField(max_length=200, blank=True)
-    is_setting = models.BooleanField(default=False, help_text=_("An operating setting rather than a measurement."))
+    is_setting = models.BooleanField(default=False,
+                                     help_text=_("An operating setting rather than a measurement."))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -114,7 +116,8 @@ class ReadingChunk(models.Model):
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="chunks")
     source = models.CharField(max_length=16, choices=Source.choices)
-    batch = models.ForeignKey("core.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    batch = models.ForeignKey("core.Batch", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
     time_axis = models.CharField(max_length=16, choices=TimeAxis.choices)
     columns = models.JSONField(default=list)
     steps = models.PositiveIntegerField(default=0)
@@ -150,7 +153,7 @@ class ReadingChunk(models.Model):
             index = pd.DatetimeIndex(pd.to_datetime(idx), name="timestamp")
         else:
             index = pd.Index(idx, name="cycle")
-            if len(idx) and np.all(np.mod(idx, 1) == 0):
+            if len(idx) and np.all(np.mod(idx, 1) == 0) and np.all(np.abs(idx) < 2.0**53):
                 index = pd.Index(idx.astype(np.int64), name="cycle")
         return pd.DataFrame(values, index=index, columns=list(self.columns))
 
@@ -192,9 +195,10 @@ class Prediction(Job):
     """One machine's failure prediction from its stored readings (after an upload or a push)."""
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="predictions")
-    chunk = models.ForeignKey(ReadingChunk, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                              help_text=_("The newest readings this prediction sees."))
-    source = models.CharField(max_length=16, choices=ReadingChunk.Source.choices, default=ReadingChunk.Source.UPLOAD)
+    chunk = models.ForeignKey(ReadingChunk, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", help_text=_("The newest readings this prediction sees."))
+    source = models.CharField(max_length=16, choices=ReadingChunk.Source.choices,
+                              default=ReadingChunk.Source.UPLOAD)
     language = models.CharField(max_length=8, default="en")
     failure_model = models.ForeignKey(FailureModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="predictions")
@@ -268,25 +272,27 @@ class Alert(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="alerts")
-    prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts",
+    prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="alerts",
                                    help_text=_("The latest prediction that raised or updated it."))
     level = models.CharField(max_length=16, choices=Level.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
     reasons = models.JSONField(default=list, blank=True)
     failure_probability = models.FloatField(null=True, blank=True)
     rul_estimate = models.FloatField(null=True, blank=True)
-    lead_time = models.FloatField(null=True, blank=True, help_text=_("Expected time left to plan maintenance."))
+    lead_time = models.FloatField(null=True, blank=True,
+                                  help_text=_("Expected time left to plan maintenance."))
     lead_time_unit = models.CharField(max_length=16, blank=True)
     recommendation = models.TextField(blank=True)
     recommendation_zh = models.TextField(blank=True)
     updates = models.PositiveIntegerField(default=1, help_text=_("Predictions that confirmed it."))
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.SET_NULL, related_name="+")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)
 

@@ -34,7 +34,8 @@ def machine_predictions(*, machine: Machine, limit: int = 100, done_only: bool =
 def probability_series(*, machine_ids: list[int], per_machine: int = 20) -> dict[int, list[float]]:
     """Recent calibrated probabilities per machine (oldest first), for sparklines."""
     out: dict[int, list[float]] = {mid: [] for mid in machine_ids}
-    rows = (Prediction.objects.filter(machine_id__in=machine_ids, status__in=DONE, failure_probability__isnull=False)
+    rows = (Prediction.objects
+            .filter(machine_id__in=machine_ids, status__in=DONE, failure_probability__isnull=False)
             .order_by("machine_id", "-queued_at").values_list("machine_id", "failure_probability"))
     for mid, p in rows:
         if len(out[mid]) < per_machine:
@@ -65,7 +66,8 @@ def batch_predictions(*, batch: Batch) -> list[Prediction]:
 
 
 def model_versions() -> list[FailureModelVersion]:
-    return list(FailureModelVersion.objects.select_related("created_by").order_by("-is_active", "-created_at"))
+    return list(FailureModelVersion.objects.select_related("created_by")
+                .order_by("-is_active", "-created_at"))
 
 
 def sensors_by_name(names) -> dict[str, Sensor]:
@@ -77,7 +79,8 @@ RESULT_COLUMNS = [
     "machine_id", "status", "error", "failure_probability", "horizon", "horizon_unit", "rul_estimate",
     "anomaly_score", "is_anomalous", "drivers", "alert", "alert_lead_time", "alert_recommendation",
     "llm_status", "llm_failure_probability", "llm_horizon", "llm_drivers", "llm_recommended_action",
-    "llm_rationale", "disagreement", "combined_rule", "mode", "input_issues", "prediction_id", "model_version",
+    "llm_rationale", "disagreement", "combined_rule", "mode", "input_issues", "prediction_id",
+    "model_version", "review_reasons",
 ]
 
 
@@ -116,22 +119,25 @@ def prediction_row(prediction: Prediction) -> dict:
         "input_issues": " | ".join(i.get("message", "") for i in (prediction.input_issues or [])[:10]),
         "prediction_id": str(prediction.pk),
         "model_version": prediction.model_version,
+        "review_reasons": "; ".join(r.get("text_en", "") for r in result.get("review_reasons") or []),
     }
 
 
-FLEET_COLUMNS = ["rank", "machine_id", "name", "failure_probability", "horizon", "horizon_unit", "rul_estimate",
-                 "anomaly_score", "is_anomalous", "drivers", "alert", "open_alerts", "probability_threshold",
-                 "rul_threshold", "last_reading_at", "last_predicted_at"]
+FLEET_COLUMNS = ["rank", "machine_id", "name", "failure_probability", "horizon", "horizon_unit",
+                 "rul_estimate", "anomaly_score", "is_anomalous", "drivers", "alert", "open_alerts",
+                 "probability_threshold", "rul_threshold", "last_reading_at", "last_predicted_at"]
 
 
 def fleet_rows() -> list[dict]:
     rows = []
     for rank, m in enumerate(fleet_ranked(), start=1):
         rows.append({
-            "rank": rank, "machine_id": m.machine_id, "name": m.name, "failure_probability": m.failure_probability,
+            "rank": rank, "machine_id": m.machine_id, "name": m.name,
+            "failure_probability": m.failure_probability,
             "horizon": m.horizon, "horizon_unit": m.horizon_unit, "rul_estimate": m.rul_estimate,
             "anomaly_score": m.anomaly_score, "is_anomalous": m.is_anomalous,
-            "drivers": "; ".join(d.get("sensor", "") for d in (m.drivers or [])), "alert": m.alert_level or "none",
+            "drivers": "; ".join(d.get("sensor", "") for d in (m.drivers or [])),
+            "alert": m.alert_level or "none",
             "open_alerts": m.open_alerts, "probability_threshold": m.effective_probability_threshold,
             "rul_threshold": m.effective_rul_threshold, "last_reading_at": m.last_reading_at,
             "last_predicted_at": m.last_predicted_at.isoformat() if m.last_predicted_at else "",
@@ -139,15 +145,16 @@ def fleet_rows() -> list[dict]:
     return rows
 
 
-ALERT_COLUMNS = ["alert_id", "machine_id", "level", "status", "failure_probability", "rul_estimate", "lead_time",
-                 "lead_time_unit", "reasons", "recommendation", "created_at", "updated_at", "acknowledged_by",
-                 "acknowledged_at", "resolved_by", "resolved_at", "note"]
+ALERT_COLUMNS = ["alert_id", "machine_id", "level", "status", "failure_probability", "rul_estimate",
+                 "lead_time", "lead_time_unit", "reasons", "recommendation", "created_at", "updated_at",
+                 "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "note"]
 
 
 def alert_rows(alerts) -> list[dict]:
     return [{
         "alert_id": str(a.pk), "machine_id": a.machine.machine_id, "level": a.level, "status": a.status,
-        "failure_probability": a.failure_probability, "rul_estimate": a.rul_estimate, "lead_time": a.lead_time,
+        "failure_probability": a.failure_probability, "rul_estimate": a.rul_estimate,
+        "lead_time": a.lead_time,
         "lead_time_unit": a.lead_time_unit, "reasons": "; ".join(str(r) for r in a.reasons or []),
         "recommendation": a.recommendation, "created_at": a.created_at.isoformat(),
         "updated_at": a.updated_at.isoformat(),

@@ -14,11 +14,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.manufacturing import selectors, services
+from apps.manufacturing.errors import AlertAlreadyResolved
 from apps.manufacturing.forms import AlertActionForm, ThresholdsForm, TrainingForm, UploadForm
 from apps.manufacturing.models import Alert, FailureModelVersion, Prediction, TrainingRun
-from core.audit import audit_record
 from core.auth import role_required
 from core.exports import rows_to_csv_response, rows_to_xlsx_response
+from core.htmx import job_status_response
 from core.models import Batch
 from core.roles import user_has_role
 from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
@@ -35,7 +36,8 @@ def sparkline_points(values: list[float], width: int = 120, height: int = 24) ->
     if len(vals) == 1:
         vals = vals * 2
     step = width / (len(vals) - 1)
-    return " ".join(f"{i * step:.1f},{height - max(0.0, min(1.0, v)) * height:.1f}" for i, v in enumerate(vals))
+    return " ".join(f"{i * step:.1f},{height - max(0.0, min(1.0, v)) * height:.1f}"
+                    for i, v in enumerate(vals))
 
 
 def _export(fmt: str, filename: str, columns, rows):
@@ -71,8 +73,7 @@ def index(request):
 
 @role_required(ROLE)
 def fleet_export(request, fmt):
-    audit_record(actor=request.user, action="export", object_type="manufacturing.fleet", request=request,
-                 detail={"format": fmt})
+    services.read_audit(request, action="export", object_type="manufacturing.fleet", detail={"format": fmt})
     return _export(fmt, "fleet", selectors.FLEET_COLUMNS, selectors.fleet_rows())
 
 
@@ -81,9 +82,8 @@ def fleet_export(request, fmt):
 def upload(request):
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        batch = services.upload_create(owner=request.user, upload=form.cleaned_data["file"], language=get_language())
-        audit_record(actor=request.user, action="submit", obj=batch, request=request,
-                     detail={"file": batch.original_filename, "bytes": batch.size_bytes})
+        batch = services.upload_create(owner=request.user, upload=form.cleaned_data["file"],
+                                       language=get_language(), request=request)
         messages.success(request, _("Upload received; the machines are being scored."))
         return redirect("manufacturing:batch_detail", batch_id=batch.pk)
     return render(request, "manufacturing/upload.html", {
@@ -103,7 +103,8 @@ def batch_detail(request, batch_id):
     batch = _batch_or_404(request, batch_id)
     return render(request, "manufacturing/batch_detail.html", {
         "batch": batch, "progress": batch_progress(batch=batch),
-        "predictions": selectors.batch_predictions(batch=batch), "ingest": (batch.options or {}).get("ingest") or {},
+        "predictions": selectors.batch_predictions(batch=batch),
+        "ingest": (batch.options or {}).get("ingest") or {},
     })
 
 
@@ -111,7 +112,8 @@ def batch_detail(request, batch_id):
 def batch_results_partial(request, batch_id):
     batch = _batch_or_404(request, batch_id)
     response = render(request, "manufacturing/_batch_results.html", {
-        "batch": batch, "progress": batch_progress(batch=batch), "predictions": selectors.batch_predictions(batch=batch),
+        "batch": batch, "progress": batch_progress(batch=batch),
+        "predictions": selectors.batch_predictions(batch=batch),
     })
     if batch.status in (Batch.Status.DONE, Batch.Status.FAILED) and request.headers.get("HX-Request"):
         response["HX-Trigger"] = "batch-finished"
@@ -122,7 +124,7 @@ def batch_results_partial(request, batch_id):
 def batch_export(request, batch_id, fmt):
     batch = _batch_or_404(request, batch_id)
     rows = [selectors.prediction_row(p) for p in selectors.batch_predictions(batch=batch)]
-    audit_record(actor=request.user, action="export", obj=batch, request=request, detail={"format": fmt})
+    services.read_audit(request, action="export", obj=batch, detail={"format": fmt})
     return _export(fmt, f"manufacturing-{batch.pk}", selectors.RESULT_COLUMNS, rows)
 
 
@@ -133,7 +135,8 @@ def _downsample(index, values: np.ndarray, limit: int = CHART_POINTS):
         pick = np.arange(n)
     else:
         pick = np.unique(np.linspace(0, n - 1, limit).round().astype(int))
-    return [index[i] for i in pick], [None if not math.isfinite(v) else round(float(v), 4) for v in values[pick]]
+    return [index[i] for i in pick], [None if not math.isfinite(v) else round(float(v), 4)
+                                      for v in values[pick]]
 
 
 def _label(t) -> str:
@@ -152,7 +155,8 @@ def _chart_data(machine, prediction: Prediction | None, lang: str) -> dict:
     sensors = selectors.sensors_by_name(series.columns)
     result = (prediction.result or {}) if prediction else {}
     driver_names = [d.get("sensor") for d in result.get("drivers") or []]
-    order = [s for s in driver_names if s in series.columns] + [c for c in series.columns if c not in driver_names]
+    order = ([s for s in driver_names if s in series.columns]
+             + [c for c in series.columns if c not in driver_names])
     anomalies = result.get("anomalies") or []
     anomaly_at = {_label(a["at"]) if not isinstance(a["at"], str) else a["at"][:16]: a for a in anomalies}
     for name in order:
@@ -171,9 +175,11 @@ def _chart_data(machine, prediction: Prediction | None, lang: str) -> dict:
                                   "score": a.get("score")})
         description = ""
         if sensor is not None:
-            description = sensor.description_zh if lang.startswith("zh") and sensor.description_zh else sensor.description
-        data["sensors"].append({"name": name, "unit": sensor.unit if sensor else "", "description": description,
-                                "driver": name in driver_names, "labels": xs, "values": ys, "anomalies": marks})
+            zh = lang.startswith("zh") and sensor.description_zh
+            description = sensor.description_zh if zh else sensor.description
+        data["sensors"].append({"name": name, "unit": sensor.unit if sensor else "",
+                                "description": description, "driver": name in driver_names, "labels": xs,
+                                "values": ys, "anomalies": marks})
     data["history"] = result.get("history") or []
     data["anomalies"] = anomalies
     return data
@@ -190,12 +196,10 @@ def machine_detail(request, machine_id):
     if request.method == "POST":
         if form.is_valid():
             d = form.cleaned_data
-            services.machine_thresholds_update(machine=machine, probability_threshold=d["probability_threshold"],
-                                               rul_threshold=d["rul_threshold"])
-            machine.name, machine.location = d["name"], d["location"]
-            machine.save(update_fields=["name", "location", "updated_at"])
-            audit_record(actor=request.user, action="edit", obj=machine, request=request,
-                         detail={k: d[k] for k in ("probability_threshold", "rul_threshold")})
+            services.machine_thresholds_update(
+                machine=machine, probability_threshold=d["probability_threshold"],
+                rul_threshold=d["rul_threshold"], name=d["name"], location=d["location"], user=request.user,
+                request=request)
             messages.success(request, _("Thresholds saved; they apply from the next prediction."))
             return redirect(machine.get_absolute_url())
     predictions = selectors.machine_predictions(machine=machine, limit=50)
@@ -203,7 +207,7 @@ def machine_detail(request, machine_id):
     pending = Prediction.objects.filter(machine=machine).exclude(
         status__in=["succeeded", "needs_review", "failed"]).order_by("-queued_at").first()
     last_failed = Prediction.objects.filter(machine=machine, status="failed").order_by("-queued_at").first()
-    audit_record(actor=request.user, action="view", obj=machine, request=request)
+    services.read_audit(request, action="view", obj=machine)
     lang = get_language() or "en"
     chart = _chart_data(machine, latest, lang)
     chart["predictions"] = [{"at": p.queued_at.isoformat(timespec="minutes"), "p": p.failure_probability,
@@ -221,9 +225,10 @@ def prediction_detail(request, prediction_id):
     prediction = selectors.prediction_get(prediction_id=prediction_id)
     if prediction is None:
         raise Http404(_("No such prediction."))
-    audit_record(actor=request.user, action="view", obj=prediction, request=request)
+    services.read_audit(request, action="view", obj=prediction)
     return render(request, "manufacturing/prediction_detail.html", {
-        "prediction": prediction, "result": prediction.result or {}, "zh": (get_language() or "").startswith("zh"),
+        "prediction": prediction, "result": prediction.result or {},
+        "zh": (get_language() or "").startswith("zh"),
     })
 
 
@@ -232,10 +237,7 @@ def prediction_status_partial(request, prediction_id):
     prediction = selectors.prediction_get(prediction_id=prediction_id)
     if prediction is None:
         raise Http404
-    response = render(request, "core/_job_status.html", {"job": prediction})
-    if prediction.is_terminal and request.headers.get("HX-Request"):
-        response["HX-Refresh"] = "true"
-    return response
+    return job_status_response(request, job=prediction)
 
 
 # --- alerts -----------------------------------------------------------------------------------------
@@ -257,20 +259,20 @@ def alert_action(request, alert_id, action):
     alert = get_object_or_404(Alert, pk=alert_id)
     form = AlertActionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
+    if action not in ("acknowledge", "resolve"):
+        raise Http404
     try:
         if action == "resolve":
-            services.alert_resolve(alert=alert, user=request.user, note=note)
+            services.alert_resolve(alert=alert, user=request.user, note=note, request=request)
             messages.success(request, _("Alert for %(m)s resolved.") % {"m": alert.machine.machine_id})
-        elif action == "acknowledge":
-            services.alert_acknowledge(alert=alert, user=request.user, note=note)
-            messages.success(request, _("Alert for %(m)s acknowledged.") % {"m": alert.machine.machine_id})
         else:
-            raise Http404
-    except ValueError:
+            services.alert_acknowledge(alert=alert, user=request.user, note=note, request=request)
+            messages.success(request, _("Alert for %(m)s acknowledged.") % {"m": alert.machine.machine_id})
+    except AlertAlreadyResolved:
         messages.error(request, _("That alert is already resolved."))
-    audit_record(actor=request.user, action="review", obj=alert, request=request, detail={"action": action})
     nxt = request.POST.get("next") or ""
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else reverse("manufacturing:alerts"))
+    safe = nxt.startswith("/") and not nxt.startswith("//")
+    return redirect(nxt if safe else reverse("manufacturing:alerts"))
 
 
 @role_required(ROLE)
@@ -278,9 +280,10 @@ def alerts_export(request, fmt):
     wanted = request.GET.get("status") or None
     if wanted not in (None, *Alert.Status.values):
         wanted = None
-    audit_record(actor=request.user, action="export", object_type="manufacturing.alert", request=request,
-                 detail={"format": fmt, "status": wanted})
-    return _export(fmt, "alerts", selectors.ALERT_COLUMNS, selectors.alert_rows(selectors.alert_list(status=wanted)))
+    services.read_audit(request, action="export", object_type="manufacturing.alert",
+                         detail={"format": fmt, "status": wanted})
+    rows = selectors.alert_rows(selectors.alert_list(status=wanted))
+    return _export(fmt, "alerts", selectors.ALERT_COLUMNS, rows)
 
 
 # --- models ------------------------------------------------------------------------------------------
@@ -292,9 +295,7 @@ def models_page(request):
         d = form.cleaned_data
         run = services.training_create(owner=request.user, upload=d["file"], horizon=d["horizon"],
                                        data_format=d["data_format"], name=d["name"],
-                                       activate=bool(d["activate"]) and is_admin)
-        audit_record(actor=request.user, action="train", obj=run, request=request,
-                     detail={"file": run.original_filename, "horizon": run.horizon})
+                                       activate=bool(d["activate"]) and is_admin, request=request)
         messages.success(request, _("Training queued."))
         return redirect(run.get_absolute_url())
     return render(request, "manufacturing/models.html", {
@@ -307,8 +308,7 @@ def models_page(request):
 @role_required("admin")
 def model_activate(request, version_id):
     version = get_object_or_404(FailureModelVersion, pk=version_id)
-    services.failure_model_activate(version=version)
-    audit_record(actor=request.user, action="activate", obj=version, request=request)
+    services.failure_model_activate(version=version, user=request.user, request=request)
     messages.success(request, _("Model %(v)s is now active.") % {"v": version.label})
     return redirect("manufacturing:models")
 
@@ -321,10 +321,4 @@ def training_detail(request, training_id):
 
 @role_required(ROLE)
 def training_status_partial(request, training_id):
-    run = get_object_or_404(TrainingRun, pk=training_id)
-    response = render(request, "core/_job_status.html", {"job": run})
-    if run.is_terminal and request.headers.get("HX-Request"):
-        response["HX-Refresh"] = "true"
-    return response
-
-
+    return job_status_response(request, job=get_object_or_404(TrainingRun, pk=training_id))

@@ -21,13 +21,15 @@ class SensorUploadSerializer(BatchSerializer):
 
 
 class SensorUploadCreateSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A sensor CSV: long (machine_id, timestamp|cycle, sensor, value), wide "
-                                           "(machine_id, timestamp|cycle, one column per sensor) or C-MAPSS.")
+    file = serializers.FileField(help_text="A sensor CSV: long (machine_id, timestamp|cycle, sensor, value), "
+                                           "wide (machine_id, timestamp|cycle, one column per sensor) or "
+                                           "C-MAPSS.")
 
 
 
 class FailurePredictionSerializer(JobSerializer):
-    """One machine's prediction: calibrated numbers (classical models), the language model's view, the alert."""
+    """One machine's prediction: calibrated numbers (classical models), the language model's view, the
+    alert."""
 
     machine_id = serializers.CharField(source="machine.machine_id", read_only=True)
     source = serializers.CharField(read_only=True)
@@ -59,10 +61,10 @@ class MachineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Machine
-        fields = ["rank", "machine_id", "name", "location", "url", "readings_url", "failure_probability", "horizon",
-                  "horizon_unit", "rul_estimate", "anomaly_score", "is_anomalous", "drivers", "alert",
-                  "probability_threshold", "rul_threshold", "time_axis", "last_reading_at", "last_predicted_at",
-                  "last_prediction"]
+        fields = ["rank", "machine_id", "name", "location", "url", "readings_url", "failure_probability",
+                  "horizon", "horizon_unit", "rul_estimate", "anomaly_score", "is_anomalous", "drivers",
+                  "alert", "probability_threshold", "rul_threshold", "time_axis", "last_reading_at",
+                  "last_predicted_at", "last_prediction"]
         read_only_fields = fields
 
     def _abs(self, path: str) -> str:
@@ -75,7 +77,8 @@ class MachineSerializer(serializers.ModelSerializer):
     def get_readings_url(self, machine) -> str:
         from django.urls import reverse
 
-        return self._abs(reverse("api-v1:manufacturing-machine-readings", kwargs={"machine_id": machine.machine_id}))
+        return self._abs(reverse("api-v1:manufacturing-machine-readings",
+                                 kwargs={"machine_id": machine.machine_id}))
 
     def get_alert(self, machine) -> dict | None:
         alert = getattr(machine, "_open_alert", None)
@@ -98,7 +101,8 @@ class MachineSerializer(serializers.ModelSerializer):
 
 
 class MachineThresholdsSerializer(serializers.Serializer):
-    probability_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True, required=False)
+    probability_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, allow_null=True,
+                                                   required=False)
     rul_threshold = serializers.FloatField(min_value=0.0, allow_null=True, required=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     location = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -113,10 +117,10 @@ class MachineAlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = ["id", "url", "machine_id", "level", "status", "reasons", "failure_probability", "rul_estimate",
-                  "lead_time", "lead_time_unit", "recommendation", "recommendation_zh", "updates", "created_at",
-                  "updated_at", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "note",
-                  "prediction"]
+        fields = ["id", "url", "machine_id", "level", "status", "reasons", "failure_probability",
+                  "rul_estimate", "lead_time", "lead_time_unit", "recommendation", "recommendation_zh",
+                  "updates", "created_at", "updated_at", "acknowledged_by", "acknowledged_at", "resolved_by",
+                  "resolved_at", "note", "prediction"]
         read_only_fields = fields
 
     def _abs(self, path: str) -> str:
@@ -131,7 +135,8 @@ class MachineAlertSerializer(serializers.ModelSerializer):
             return None
         from django.urls import reverse
 
-        return self._abs(reverse("api-v1:manufacturing-prediction-detail", kwargs={"prediction_id": alert.prediction_id}))
+        return self._abs(reverse("api-v1:manufacturing-prediction-detail",
+                                 kwargs={"prediction_id": alert.prediction_id}))
 
 
 class MachineAlertActionSerializer(serializers.Serializer):

@@ -23,8 +23,6 @@ from apps.manufacturing.api.serializers import (
     SensorUploadSerializer,
 )
 from apps.manufacturing.models import Alert, FailureModelVersion
-from core.api.errors import error_body
-from core.audit import audit_record
 from core.auth import HasRole
 from core.exports import rows_to_csv_response
 from core.selectors import batch_get_for_user
@@ -36,7 +34,8 @@ ROLE = "manufacturing"
 def _machine_or_404(machine_id: str):
     machine = selectors.machine_get(machine_id=machine_id)
     if machine is None:
-        raise NotFound(f"unknown machine '{machine_id}': upload a sensor file that names it first, or check the id")
+        raise NotFound(f"unknown machine '{machine_id}': upload a sensor file that names it first, or check "
+                       "the id")
     return machine
 
 
@@ -54,10 +53,10 @@ class UploadCreateView(APIView):
     def post(self, request):
         upload = request.FILES.get("file")
         upload_check([upload] if upload else [], field="file")
-        batch = services.upload_create(owner=request.user, upload=upload, language=_language(request))
-        audit_record(actor=request.user, action="submit", obj=batch, request=request,
-                     detail={"file": batch.original_filename, "bytes": batch.size_bytes})
-        return Response(SensorUploadSerializer(batch, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        batch = services.upload_create(owner=request.user, upload=upload, language=_language(request),
+                                       request=request)
+        return Response(SensorUploadSerializer(batch, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
 
 def _batch_or_404(request, batch_id):
@@ -77,7 +76,8 @@ class UploadDetailView(APIView):
 
 
 class UploadResultsView(APIView):
-    """The upload's results: one CSV row per machine, keyed by ``machine_id`` (``llm_*`` columns flattened)."""
+    """The upload's results: one CSV row per machine, keyed by ``machine_id`` (``llm_*`` columns
+    flattened)."""
 
     permission_classes = [HasRole(ROLE)]
 
@@ -85,7 +85,7 @@ class UploadResultsView(APIView):
     def get(self, request, batch_id):
         batch = _batch_or_404(request, batch_id)
         rows = [selectors.prediction_row(p) for p in selectors.batch_predictions(batch=batch)]
-        audit_record(actor=request.user, action="export", obj=batch, request=request, detail={"format": "csv"})
+        services.read_audit(request, action="export", obj=batch, detail={"format": "csv"})
         return rows_to_csv_response(f"manufacturing-{batch.pk}.csv", selectors.RESULT_COLUMNS, rows)
 
 
@@ -114,7 +114,7 @@ class MachineDetailView(APIView):
     @extend_schema(responses=MachineSerializer)
     def get(self, request, machine_id):
         machine = _machine_or_404(machine_id)
-        audit_record(actor=request.user, action="view", obj=machine, request=request)
+        services.read_audit(request, action="view", obj=machine)
         return Response(MachineSerializer(machine, context={"request": request}).data)
 
     @extend_schema(request=MachineThresholdsSerializer, responses=MachineSerializer)
@@ -126,14 +126,18 @@ class MachineDetailView(APIView):
         data = form.validated_data
         p = data.get("probability_threshold", machine.probability_threshold)
         r = data.get("rul_threshold", machine.rul_threshold)
-        services.machine_thresholds_update(machine=machine, probability_threshold=p, rul_threshold=r)
-        for field in ("name", "location"):
-            if field in data:
-                setattr(machine, field, data[field])
-        machine.save(update_fields=["name", "location", "updated_at"])
-        audit_record(actor=request.user, action="edit", obj=machine, request=request,
-                     detail={"probability_threshold": p, "rul_threshold": r})
+        machine = services.machine_thresholds_update(
+            machine=machine, probability_threshold=p, rul_threshold=r, name=data.get("name"),
+            location=data.get("location"), user=request.user, request=request)
         return Response(MachineSerializer(machine, context={"request": request}).data)
+
+
+#: The OpenAPI request body of a readings push.
+READINGS_REQUEST = {"application/json": {
+    "type": "object",
+    "properties": {"readings": {"type": "array", "items": {"type": "object"}}},
+    "example": {"readings": [{"cycle": 201, "sensor": "sensor_2", "value": 642.9}]},
+}}
 
 
 class MachineReadingsView(APIView):
@@ -142,25 +146,16 @@ class MachineReadingsView(APIView):
     permission_classes = [HasRole(ROLE)]
     parser_classes = [JSONParser]
 
-    @extend_schema(
-        request={"application/json": {"type": "object", "properties": {"readings": {"type": "array", "items": {
-            "type": "object"}}}, "example": {"readings": [{"cycle": 201, "sensor": "sensor_2", "value": 642.9}]}}},
-        responses={202: FailurePredictionSerializer},
-    )
+    @extend_schema(request=READINGS_REQUEST, responses={202: FailurePredictionSerializer})
     def post(self, request, machine_id):
         machine = _machine_or_404(machine_id)
         payload = request.data
         if not isinstance(payload, (list, dict)) or (isinstance(payload, dict) and "readings" not in payload):
-            raise ValidationError({"readings": "send a JSON list of readings, or an object {\"readings\": [...]}"})
-        try:
-            prediction, result = services.readings_push(owner=request.user, machine=machine, payload=payload,
-                                                        language=_language(request))
-        except services.ReadingsRejected as exc:
-            return Response(error_body(400, exc.code, f"machine {machine.machine_id}: {exc}",
-                                       {"readings": exc.errors[:50]} if exc.errors else None),
-                            status=status.HTTP_400_BAD_REQUEST)
-        audit_record(actor=request.user, action="submit", obj=prediction, request=request,
-                     detail={"machine_id": machine.machine_id, "readings": result.readings})
+            raise ValidationError(
+                {"readings": 'send a JSON list of readings, or an object {"readings": [...]}'})
+        # ReadingsRejected (an InputError) is answered by core's handler: 400 with details.readings
+        prediction, result = services.readings_push(owner=request.user, machine=machine, payload=payload,
+                                                    language=_language(request), request=request)
         data = FailurePredictionSerializer(prediction, context={"request": request}).data
         data["ingest"] = {"readings": result.readings, "readings_kept": result.readings_kept,
                           "errors": [services.issue_text(e) for e in result.errors],
@@ -176,7 +171,7 @@ class PredictionDetailView(APIView):
         prediction = selectors.prediction_get(prediction_id=prediction_id)
         if prediction is None:
             raise Http404
-        audit_record(actor=request.user, action="view", obj=prediction, request=request)
+        services.read_audit(request, action="view", obj=prediction)
         return Response(FailurePredictionSerializer(prediction, context={"request": request}).data)
 
 
@@ -224,15 +219,9 @@ class AlertActionView(APIView):
             raise Http404
         form = MachineAlertActionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            if self.action == "resolve":
-                alert = services.alert_resolve(alert=alert, user=request.user, note=form.validated_data["note"])
-            else:
-                alert = services.alert_acknowledge(alert=alert, user=request.user, note=form.validated_data["note"])
-        except ValueError as exc:
-            return Response(error_body(409, "conflict", f"alert {alert.pk}: {exc}"), status=status.HTTP_409_CONFLICT)
-        audit_record(actor=request.user, action="review", obj=alert, request=request,
-                     detail={"action": self.action, "machine_id": alert.machine.machine_id})
+        # an already resolved alert: AlertAlreadyResolved (a ConflictError), 409 from core's handler
+        act = services.alert_resolve if self.action == "resolve" else services.alert_acknowledge
+        alert = act(alert=alert, user=request.user, note=form.validated_data["note"], request=request)
         return Response(MachineAlertSerializer(alert, context={"request": request}).data)
 
 
@@ -256,6 +245,5 @@ class ModelActivateView(APIView):
         version = FailureModelVersion.objects.filter(pk=version_id).first()
         if version is None:
             raise Http404
-        services.failure_model_activate(version=version)
-        audit_record(actor=request.user, action="activate", obj=version, request=request)
+        services.failure_model_activate(version=version, user=request.user, request=request)
         return Response(FailureModelVersionSerializer(version, context={"request": request}).data)

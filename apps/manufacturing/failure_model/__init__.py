@@ -23,8 +23,8 @@ Modules (import from the package, ``from apps.manufacturing import failure_model
 - :mod:`.anomaly` anomaly-only results and the self-fitted fallback;
 - :mod:`.training` ``train_failure_model`` and ``train_anomaly_model``;
 - :mod:`.evaluation` ``nasa_score`` and ``cross_validate``;
-- :mod:`.artifact` ``dump``/``read_header``/``load`` of the stored bytes, and why :class:`FailureModel`
-  keeps this package as its ``__module__``.
+- :mod:`.artifact` ``dump``/``read_header``/``load`` of the model's own (legacy stored) bytes, and why
+  :class:`FailureModel` keeps this package as its ``__module__``.
 """
 from __future__ import annotations
 

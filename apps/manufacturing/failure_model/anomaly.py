@@ -66,7 +66,8 @@ def _self_anomaly(frame: pd.DataFrame, reason: str, history_steps: int) -> dict[
     sensors, _ = infer_sensors([frame])
     if not sensors:
         raise ModelError(f"{reason}; and the series has no varying numeric sensor to score")
-    spec = fit_feature_spec({"self": frame}, sensors=sensors, settings=[], config=FeatureConfig(include_age=False))
+    spec = fit_feature_spec({"self": frame}, sensors=sensors, settings=[],
+                            config=FeatureConfig(include_age=False))
     x = normalise(frame, spec)
     block = sensor_block(x, spec)
     feats = _anomaly_matrix(block)

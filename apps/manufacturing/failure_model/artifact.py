@@ -1,4 +1,7 @@
-"""Serialisation of a trained model: the bytes stored in ``FailureModelVersion.artifact``.
+"""The model's own serialisation, ``dump``/``load``: the form ``FailureModelVersion.artifact`` files had
+before they moved to core's one signed artifact format (``core.artifacts``, written by
+``apps.manufacturing.services.failure_models``, which still reads these legacy files and re-writes
+them on ``manage.py resign_model_artifacts``). Also handy for tests and benchmarks.
 
 An artifact is a magic line, a JSON header (format version, metadata), then a zlib-compressed pickle
 of the :class:`FailureModel` (stored signed, see ``core.signing``). A pickle names every class by
@@ -50,12 +53,14 @@ def read_header(data: bytes) -> dict[str, Any]:
 
 
 def load(data: bytes) -> FailureModel:
-    """Load bytes from :func:`dump`. Raises :class:`ModelFormatError` on a wrong format version or corrupt data."""
+    """Load bytes from :func:`dump`. Raises :class:`ModelFormatError` on a wrong format version or corrupt
+    data."""
     header = read_header(data)
     version = header.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFormatError(
-            f"failure model format version {version}; this code reads version {FORMAT_VERSION}; retrain the model"
+            f"failure model format version {version}; this code reads version {FORMAT_VERSION}; "
+            "retrain the model"
         )
     end = data.find(b"\n", len(MAGIC))
     try:

@@ -9,7 +9,8 @@ from apps.manufacturing import cmapss
 from .series import _num
 
 
-def driver_texts(d: dict[str, Any], horizon: float | None, unit: str, units: dict[str, str]) -> tuple[str, str]:
+def driver_texts(d: dict[str, Any], horizon: float | None, unit: str,
+                 units: dict[str, str]) -> tuple[str, str]:
     """English and Chinese one-line explanations of a driver."""
     s = d["sensor"]
     info = cmapss.CMAPSS_SENSORS.get(s)

@@ -10,6 +10,8 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
+from apps.manufacturing.features import DEFAULT_THREADS
+
 from .series import _num
 from .training import RUL_CAP, _labelled_frames, train_failure_model
 
@@ -39,14 +41,16 @@ def cross_validate(
     true RUL is uniform in [7, 145] like the official test_FD001 file (``*_official_like_*``,
     at least ``min_cycles`` observed). Also ROC AUC
     and Brier score of the failure-within-``horizon`` probability on all cycles and on the
-    truncated last cycles, and the PHM08 score on the truncated set.
+    truncated last cycles, and the PHM08 score on the truncated set. A ``threads`` keyword (OpenMP
+    threads, see :func:`train_failure_model`) applies to training and scoring alike.
     """
     frames, ruls, _axis = _labelled_frames(df_labelled, "rul")
     mids = list(frames)
     groups = np.arange(len(mids))
     rng = np.random.default_rng(seed)
     all_true, all_pred, all_p, all_y = [], [], [], []
-    tr_sets: dict[str, tuple[list, list, list, list]] = {"uniform": ([], [], [], []), "official_like": ([], [], [], [])}
+    tr_sets: dict[str, tuple[list, list, list, list]] = {"uniform": ([], [], [], []),
+                                                         "official_like": ([], [], [], [])}
     folds = []
     t0 = time.perf_counter()
     for k, (tr, te) in enumerate(GroupKFold(n_splits=n_splits).split(groups, groups, groups)):
@@ -57,7 +61,7 @@ def cross_validate(
         for i in te:
             mid = mids[i]
             frame = frames[mid].drop(columns=[c for c in ("rul", "rul_capped") if c in frames[mid].columns])
-            steps = model.predict_steps(frame)
+            steps = model.predict_steps(frame, threads=train_kwargs.get("threads", DEFAULT_THREADS))
             true = np.minimum(ruls[mid], rul_cap)
             f_true.append(true)
             f_pred.append(steps["rul_estimate"].to_numpy())
@@ -101,7 +105,8 @@ def cross_validate(
         tt, tp, tpp, ty = (np.concatenate(v) for v in (a, b, c, d))
         key = "truncated" if name == "uniform" else "official_like"
         result[f"rmse_{key}_last_cycle"] = round(float(np.sqrt(np.mean((tt - tp) ** 2))), 3)
-        result[f"auc_{key}_last_cycle"] = round(float(roc_auc_score(ty, tpp)), 4) if 0 < ty.sum() < len(ty) else None
+        both_classes = 0 < ty.sum() < len(ty)
+        result[f"auc_{key}_last_cycle"] = round(float(roc_auc_score(ty, tpp)), 4) if both_classes else None
         result[f"nasa_score_{key}_per_engine"] = round(nasa_score(tt, tp) / len(tt), 3)
         result[f"{key}_points"] = int(len(tt))
     result.update({

@@ -13,6 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.isotonic import IsotonicRegression
 
 from apps.manufacturing.features import (
+    DEFAULT_THREADS,
     FeatureError,
     FeatureSpec,
     assemble,
@@ -76,9 +77,11 @@ class FailureModel:
     def _anomaly(self, feats: np.ndarray) -> np.ndarray:
         return -self.anomaly.score_samples(feats[:, self.anomaly_features])
 
-    def predict_steps(self, series: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
-        """Per-step ``failure_probability``, ``rul_estimate`` and ``anomaly_score`` (last ``last`` steps or all)."""
-        with compute_threads():
+    def predict_steps(self, series: pd.DataFrame, *, last: int | None = None,
+                      threads: int | None = DEFAULT_THREADS) -> pd.DataFrame:
+        """Per-step ``failure_probability``, ``rul_estimate`` and ``anomaly_score`` (last ``last`` steps
+        or all), on ``threads`` OpenMP threads."""
+        with compute_threads(threads):
             return self._predict_steps(series, last=last)
 
     def _predict_steps(self, series: pd.DataFrame, *, last: int | None = None) -> pd.DataFrame:
@@ -107,7 +110,8 @@ class FailureModel:
             )
         return missing
 
-    def predict(self, series: pd.DataFrame, *, strict: bool = False, history_steps: int = HISTORY_STEPS) -> dict[str, Any]:
+    def predict(self, series: pd.DataFrame, *, strict: bool = False, history_steps: int = HISTORY_STEPS,
+                threads: int | None = DEFAULT_THREADS) -> dict[str, Any]:
         """Predict for one machine's series (indexed by cycle or timestamp, one column per sensor).
 
         Returns ``failure_probability`` (calibrated, within ``horizon``), ``horizon``,
@@ -120,8 +124,10 @@ class FailureModel:
         A series missing some of the model's sensors raises :class:`SensorMismatchError` when
         ``strict``; otherwise the machine is scored by an anomaly detector fitted on its own early
         life, with ``mode="anomaly_only"`` and ``failure_probability``/``rul_estimate`` None.
+
+        scikit-learn runs on ``threads`` OpenMP threads (the caller's choice; None: an enclosing limit).
         """
-        with compute_threads():
+        with compute_threads(threads):
             return self._predict(series, strict=strict, history_steps=history_steps)
 
     def _predict(self, series: pd.DataFrame, *, strict: bool, history_steps: int) -> dict[str, Any]:
@@ -137,7 +143,10 @@ class FailureModel:
                 f"sensors missing for the failure model: {', '.join(missing)}" if missing
                 else "the model was trained without failure labels"
             )
-            out = _self_anomaly(frame, reason, history_steps) if missing else self._anomaly_only(frame, reason, history_steps)
+            if missing:
+                out = _self_anomaly(frame, reason, history_steps)
+            else:
+                out = self._anomaly_only(frame, reason, history_steps)
             out["notes"] = notes + out.get("notes", [])
             out["model_version_info"] = self.version_info()
             out["elapsed_ms"] = round((time.perf_counter() - t0) * 1000, 1)
@@ -162,7 +171,8 @@ class FailureModel:
              "anomaly_score": round(float(c), 4)}
             for t, a, b, c in zip(tail_index, p_hist, rul_hist, an_hist, strict=True)
         ]
-        anomalies = _anomalies(tail_index, an_hist, self.anomaly_threshold, block["dev"][-len(tail):], self.spec.sensors)
+        anomalies = _anomalies(tail_index, an_hist, self.anomaly_threshold, block["dev"][-len(tail):],
+                               self.spec.sensors)
         drivers = self._drivers(x, block, age, feats[-1], p)
         return {
             "mode": "full",
@@ -185,10 +195,12 @@ class FailureModel:
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1),
         }
 
-    def predict_many(self, series: dict[str, pd.DataFrame], *, strict: bool = False) -> dict[str, dict[str, Any]]:
-        """:meth:`predict` for each machine; a machine that fails gets ``{"error": message}`` and the others go on."""
+    def predict_many(self, series: dict[str, pd.DataFrame], *, strict: bool = False,
+                     threads: int | None = DEFAULT_THREADS) -> dict[str, dict[str, Any]]:
+        """:meth:`predict` for each machine; a machine that fails gets ``{"error": message}`` and the
+        others go on."""
         out: dict[str, dict[str, Any]] = {}
-        with compute_threads():
+        with compute_threads(threads):
             for mid, df in series.items():
                 try:
                     out[str(mid)] = self._predict(df, strict=strict, history_steps=HISTORY_STEPS)
@@ -229,7 +241,8 @@ class FailureModel:
             if drop_logit <= 0.05 and drop_p <= 0.005:
                 continue
             cols = [i for i, n in enumerate(names) if n.startswith(f"{s}__")]
-            scale = np.array([spec.sensor_scale[j] if names[i].split("__")[1].startswith("mean") else 1.0 for i in cols])
+            scale = np.array([spec.sensor_scale[j] if names[i].split("__")[1].startswith("mean") else 1.0
+                              for i in cols])
             diff = np.abs(mat[0, cols] - mat[j + 1, cols]) / scale
             feature = names[cols[int(np.argmax(diff))]]
             out.append({

@@ -18,6 +18,7 @@ from sklearn.model_selection import GroupKFold
 
 from apps.manufacturing import cmapss
 from apps.manufacturing.features import (
+    DEFAULT_THREADS,
     FeatureConfig,
     compute_threads,
     fit_feature_spec,
@@ -33,7 +34,9 @@ from .series import _features, _num, prepare_series
 RUL_CAP = cmapss.RUL_CAP
 
 
-def _labelled_frames(df: pd.DataFrame | dict[str, pd.DataFrame], rul_col: str) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray], str]:
+def _labelled_frames(
+    df: pd.DataFrame | dict[str, pd.DataFrame], rul_col: str,
+) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray], str]:
     if isinstance(df, dict):
         frames = {str(k): prepare_series(v) for k, v in df.items()}
     else:
@@ -75,30 +78,33 @@ def train_failure_model(
     config: FeatureConfig | None = None,
     rul_col: str = "rul",
     calibration_folds: int = 3,
+    threads: int | None = DEFAULT_THREADS,
 ) -> FailureModel:
     """Train the RUL regressor, the calibrated failure-within-``horizon`` classifier and the anomaly detector.
 
     ``df_labelled`` is a table with ``machine_id``, ``cycle`` (or ``timestamp``), sensor columns
     (and optional ``op_setting_*``) and ``rul``; without ``rul`` each machine's series is taken to
     end at failure (RUL = last time − time; hours on a timestamp axis). A dict machine id → series
-    frame is accepted too. Deterministic for a given ``seed``.
+    frame is accepted too. Deterministic for a given ``seed``. scikit-learn runs on ``threads`` OpenMP
+    threads (the caller's choice; None: an enclosing limit).
     """
-    with compute_threads():
+    with compute_threads(threads):
         return _train_failure_model(df_labelled, horizon=horizon, seed=seed, rul_cap=rul_cap, sensors=sensors,
                                     settings=settings, config=config, rul_col=rul_col,
-                                    calibration_folds=calibration_folds)
+                                    calibration_folds=calibration_folds, threads=threads)
 
 
 def _train_failure_model(
     df_labelled: pd.DataFrame | dict[str, pd.DataFrame], *, horizon: float, seed: int, rul_cap: float,
     sensors: list[str] | None, settings: list[str] | None, config: FeatureConfig | None, rul_col: str,
-    calibration_folds: int,
+    calibration_folds: int, threads: int | None,
 ) -> FailureModel:
     t0 = time.perf_counter()
     frames, ruls, axis = _labelled_frames(df_labelled, rul_col)
     label_cols = {rul_col, "rul", "rul_capped"}
     frames = {k: v.drop(columns=[c for c in v.columns if c in label_cols]) for k, v in frames.items()}
-    spec = fit_feature_spec(frames, sensors=sensors, settings=settings, config=config, time_axis=axis, seed=seed)
+    spec = fit_feature_spec(frames, sensors=sensors, settings=settings, config=config, time_axis=axis,
+                            seed=seed, threads=threads)
     fit_health_indicator(frames, ruls, spec, cap=rul_cap)
     X, groups = [], []
     for i, (_mid, f) in enumerate(frames.items()):
@@ -109,7 +115,8 @@ def _train_failure_model(
     rul = np.concatenate([ruls[m] for m in frames])
     y_cls = (rul <= horizon).astype(int)
     if y_cls.min() == y_cls.max():
-        raise ModelError(f"every training step is on the same side of the {horizon} horizon; need run-to-failure history")
+        raise ModelError(f"every training step is on the same side of the {horizon} horizon; need "
+                         "run-to-failure history")
     reg = HistGradientBoostingRegressor(**_hgb_params(seed)).fit(Xa, np.minimum(rul, rul_cap))
     clf_params = _hgb_params(seed)
     n_groups = len(frames)
@@ -137,15 +144,16 @@ def _train_failure_model(
         "oof_auc": round(float(roc_auc_score(y_cls, oof)), 4) if folds >= 2 else None,
         "oof_brier": round(float(brier_score_loss(y_cls, p_oof)), 4) if folds >= 2 else None,
         "calibration_folds": folds,
-        "train_rmse_rul_capped": round(float(np.sqrt(mean_squared_error(np.minimum(rul, rul_cap), reg.predict(Xa)))), 3),
+        "train_rmse_rul_capped": round(float(np.sqrt(mean_squared_error(np.minimum(rul, rul_cap),
+                                                                        reg.predict(Xa)))), 3),
         "positive_rate": round(float(y_cls.mean()), 4),
     }
     trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     units = {s: cmapss.CMAPSS_SENSORS[s].unit for s in spec.sensors if s in cmapss.CMAPSS_SENSORS}
     model = FailureModel(
         spec=spec, regressor=reg, classifier=clf, calibrator=calib, anomaly=iso, anomaly_features=acols,
-        anomaly_threshold=threshold, horizon=float(horizon), horizon_unit="cycles" if axis == "cycle" else "hours",
-        rul_cap=float(rul_cap), units=units,
+        anomaly_threshold=threshold, horizon=float(horizon),
+        horizon_unit="cycles" if axis == "cycle" else "hours", rul_cap=float(rul_cap), units=units,
     )
     model.metadata = {
         "kind": "failure",
@@ -171,26 +179,31 @@ def _train_failure_model(
 
 def train_anomaly_model(data: pd.DataFrame | dict[str, pd.DataFrame], *, seed: int = 0,
                         sensors: list[str] | None = None, settings: list[str] | None = None,
-                        config: FeatureConfig | None = None, healthy_fraction: float = 0.5) -> FailureModel:
+                        config: FeatureConfig | None = None, healthy_fraction: float = 0.5,
+                        threads: int | None = DEFAULT_THREADS) -> FailureModel:
     """An anomaly-only model for machines without failure labels.
 
     The IsolationForest is fitted on the first ``healthy_fraction`` of each machine's series; its
-    predictions have ``mode="anomaly_only"``.
+    predictions have ``mode="anomaly_only"``. ``threads``: as for :func:`train_failure_model`.
     """
-    with compute_threads():
+    with compute_threads(threads):
         return _train_anomaly_model(data, seed=seed, sensors=sensors, settings=settings, config=config,
-                                    healthy_fraction=healthy_fraction)
+                                    healthy_fraction=healthy_fraction, threads=threads)
 
 
-def _train_anomaly_model(data: pd.DataFrame | dict[str, pd.DataFrame], *, seed: int, sensors: list[str] | None,
-                         settings: list[str] | None, config: FeatureConfig | None,
-                         healthy_fraction: float) -> FailureModel:
-    frames = split_machines(data) if isinstance(data, pd.DataFrame) else {str(k): prepare_series(v) for k, v in data.items()}
+def _train_anomaly_model(data: pd.DataFrame | dict[str, pd.DataFrame], *, seed: int,
+                         sensors: list[str] | None, settings: list[str] | None, config: FeatureConfig | None,
+                         healthy_fraction: float, threads: int | None) -> FailureModel:
+    if isinstance(data, pd.DataFrame):
+        frames = split_machines(data)
+    else:
+        frames = {str(k): prepare_series(v) for k, v in data.items()}
     if not frames:
         raise ModelError("no machines")
     first = next(iter(frames.values()))
     axis = "timestamp" if isinstance(first.index, pd.DatetimeIndex) else "cycle"
-    spec = fit_feature_spec(frames, sensors=sensors, settings=settings, config=config, time_axis=axis, seed=seed)
+    spec = fit_feature_spec(frames, sensors=sensors, settings=settings, config=config, time_axis=axis,
+                            seed=seed, threads=threads)
     feats, healthy = [], []
     for f in frames.values():
         feats.append(_features(f, spec))
@@ -213,9 +226,11 @@ def _train_anomaly_model(data: pd.DataFrame | dict[str, pd.DataFrame], *, seed: 
 def _fingerprint(model: FailureModel) -> str:
     import hashlib
 
-    meta = {k: v for k, v in model.metadata.items() if k not in ("trained_at", "training_seconds", "model_version")}
+    meta = {k: v for k, v in model.metadata.items()
+            if k not in ("trained_at", "training_seconds", "model_version")}
     h = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode())
     h.update(np.asarray(model.anomaly_threshold).tobytes())
     if model.regressor is not None:
-        h.update(np.asarray(model.regressor.predict(np.zeros((1, len(model.spec.feature_names()))))).tobytes())
+        probe = np.zeros((1, len(model.spec.feature_names())))
+        h.update(np.asarray(model.regressor.predict(probe)).tobytes())
     return h.hexdigest()[:12]

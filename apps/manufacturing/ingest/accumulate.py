@@ -88,15 +88,19 @@ class _Accumulator:
             return "no"
         med = float(num.median())
         if 1e8 <= med < 1e11:
-            self.rep.add("warning", "numeric_time", "the time column holds numbers; read as Unix epoch seconds (UTC)")
+            self.rep.add("warning", "numeric_time",
+                         "the time column holds numbers; read as Unix epoch seconds (UTC)")
             return "epoch_s"
         if 1e11 <= med < 1e14:
-            self.rep.add("warning", "numeric_time", "the time column holds numbers; read as Unix epoch milliseconds (UTC)")
+            self.rep.add("warning", "numeric_time",
+                         "the time column holds numbers; read as Unix epoch milliseconds (UTC)")
             return "epoch_ms"
-        self.rep.add("warning", "numeric_time", "the time column holds plain numbers; they are read as cycles (steps)")
+        self.rep.add("warning", "numeric_time",
+                     "the time column holds plain numbers; they are read as cycles (steps)")
         return "steps"
 
-    def _bad_time(self, mask: np.ndarray, col: pd.Series, rows: np.ndarray, machines: np.ndarray, what: str) -> None:
+    def _bad_time(self, mask: np.ndarray, col: pd.Series, rows: np.ndarray, machines: np.ndarray,
+                  what: str) -> None:
         if not mask.any():
             return
         idx = np.flatnonzero(mask)
@@ -159,7 +163,8 @@ def _text_key(u: Any) -> str:
     return str(u).strip()
 
 
-def _machine_column(chunk: pd.DataFrame, col: str, rows: np.ndarray, acc: _Accumulator) -> tuple[np.ndarray, np.ndarray]:
+def _machine_column(chunk: pd.DataFrame, col: str, rows: np.ndarray,
+                    acc: _Accumulator) -> tuple[np.ndarray, np.ndarray]:
     """Returns (valid row mask, machine codes for valid rows); rows without machine id are reported."""
     all_codes = acc.codes(acc.machine_codes, chunk[col])
     empty = all_codes < 0
@@ -219,7 +224,9 @@ def _consume_wide(
         for c in list(value_cols):
             col = chunk[c]
             if col.notna().any() and not pd.api.types.is_numeric_dtype(col.dtype):
-                probe = col.astype("string").str.replace(",", ".", regex=False) if layout_decimal == "," else col
+                probe = col
+                if layout_decimal == ",":
+                    probe = col.astype("string").str.replace(",", ".", regex=False)
                 if pd.to_numeric(probe, errors="coerce").notna().sum() == 0:
                     acc.rep.add("warning", "non_numeric_column",
                                 f"column {c!r} holds no numbers; it is not a sensor and is ignored", sensor=c)

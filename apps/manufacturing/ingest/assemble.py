@@ -36,7 +36,8 @@ def _assemble(
 ) -> IngestResult:
     axis = acc.time_axis
     if not acc.m:
-        raise IngestError("no readable readings (empty file or every row rejected)", source=source, errors=rep.errors)
+        raise IngestError("no readable readings (empty file or every row rejected)", source=source,
+                          errors=rep.errors)
     m = np.concatenate(acc.m)
     t = np.concatenate(acc.t)
     s = np.concatenate(acc.s)
@@ -82,8 +83,9 @@ def _assemble(
                 j += 1
             rep.add(
                 "warning", "duplicate",
-                f"machine {mnames[m[i]]}, sensor {snames[s[i]]}, {axis} {_time_label(t[i], axis)}: duplicated "
-                f"at row {row_of(r[i])} and row {row_of(r[j])}; the last (row {row_of(r[j])}, value {v[j]:g}) is kept",
+                f"machine {mnames[m[i]]}, sensor {snames[s[i]]}, {axis} {_time_label(t[i], axis)}: "
+                f"duplicated at row {row_of(r[i])} and row {row_of(r[j])}; the last (row {row_of(r[j])}, "
+                f"value {v[j]:g}) is kept",
                 row=int(row_of(r[i])), machine=mnames[m[i]], sensor=snames[s[i]],
             )
         if len(idx) > rep.limit:
@@ -95,7 +97,8 @@ def _assemble(
     all_names = snames
     setting_set, label_set = set(settings), set(labels)
     sensors = [n for n in all_names if n not in setting_set and n not in label_set]
-    ordered_cols = sensors + [n for n in all_names if n in setting_set] + [n for n in all_names if n in label_set]
+    ordered_cols = (sensors + [n for n in all_names if n in setting_set]
+                    + [n for n in all_names if n in label_set])
     col_pos = np.array([ordered_cols.index(n) for n in all_names], dtype=np.int64)
     n_cols = len(ordered_cols)
 
@@ -121,14 +124,17 @@ def _assemble(
     fill_cols = [c for c in ordered_cols if c not in label_set]
     resolution = _resolutions(series, [c for c in sensors if c not in constant])
     outliers: list[dict[str, Any]] = []
-    settings_vary = _settings_vary(series, [c for c in ordered_cols if c in setting_set])
+    settings_vary = _settings_vary(series, [c for c in ordered_cols if c in setting_set],
+                                   threads=opts.threads)
     if settings_vary:
         rep.add("warning", "outliers_skipped",
-                "operating settings vary: outlier detection is skipped (sensor levels change with the regime)")
+                "operating settings vary: outlier detection is skipped (sensor levels change with the "
+                "regime)")
     for mid, df in series.items():
         missing_filled += _fill_missing(df, fill_cols, mid, rep, opts)
         if not settings_vary:
-            _flag_outliers(df, [c for c in sensors if c not in constant], resolution, mid, axis, rep, opts, outliers)
+            _flag_outliers(df, [c for c in sensors if c not in constant], resolution, mid, axis, rep, opts,
+                           outliers)
     for name in mnames:
         if name not in series:
             rep.add("warning", "machine_without_readings",
@@ -141,7 +147,8 @@ def _assemble(
         for c in sensors:
             if series[mid][c].isna().all():
                 rep.add("warning", "sensor_missing_for_machine",
-                        f"machine {mid}: no readings at all for sensor {c}; left empty", machine=mid, sensor=c)
+                        f"machine {mid}: no readings at all for sensor {c}; left empty", machine=mid,
+                        sensor=c)
     rep.finish()
     final_units = {k: u for k, u in units.items() if k in set(ordered_cols)}
     return IngestResult(
@@ -173,22 +180,24 @@ def _regularise(
     """Build the machine's frame on a regular axis (cycles: fill gaps; timestamps: resample)."""
     info: dict[str, Any] = {"points": int(len(times)), "resampled": False}
     if axis == "cycle":
-        integral = bool(np.all(times == np.round(times)))
+        # whole cycles within float precision (beyond 2**53 a cycle number is no longer exact)
+        integral = bool(np.all(times == np.round(times))) and bool(np.all(np.abs(times) < 2.0**53))
         if integral and len(times) > 1:
-            full = np.arange(times[0], times[-1] + 1)
-            n_missing = len(full) - len(times)
-            if 0 < n_missing and len(full) <= opts.max_grid_factor * len(times) + 10:
+            span = int(times[-1] - times[0]) + 1  # the whole-cycle grid, sized before it is built
+            n_missing = span - len(times)
+            if 0 < n_missing and span <= opts.max_grid_factor * len(times) + 10:
+                full = np.arange(times[0], times[-1] + 1)
                 gaps = np.flatnonzero(np.diff(times) > 1)
                 g = gaps[0]
                 rep.add("warning", "cycle_gap",
-                        f"machine {mid}: {n_missing} missing cycle(s) inserted (first after cycle {int(times[g])}); "
-                        "values interpolated", machine=mid, count=n_missing)
+                        f"machine {mid}: {n_missing} missing cycle(s) inserted (first after cycle "
+                        f"{int(times[g])}); values interpolated", machine=mid, count=n_missing)
                 big = np.full((len(full), mat.shape[1]), np.nan)
                 big[(times - times[0]).astype(np.int64)] = mat
                 times, mat = full, big
             elif n_missing > 0:
                 rep.add("warning", "cycle_gap",
-                        f"machine {mid}: cycles are sparse ({len(times)} of {len(full)}); kept as they are",
+                        f"machine {mid}: cycles are sparse ({len(times)} of {span}); kept as they are",
                         machine=mid)
         index = pd.Index(times.astype(np.int64) if integral else times, name="cycle")
         info["interval"] = 1
@@ -225,7 +234,8 @@ def _regularise(
     long_gaps = int(np.sum(diffs > 3 * step))
     rep.add("warning", "resampled",
             f"machine {mid}: irregular timestamps resampled to a regular {step / 1e9:g} s grid "
-            f"({len(times)} readings → {n_grid} points; {long_gaps} gap(s) longer than 3 intervals interpolated)",
+            f"({len(times)} readings → {n_grid} points; {long_gaps} gap(s) longer than 3 intervals "
+            "interpolated)",
             machine=mid)
     rep.counts["resampled_machines"] = rep.counts.get("resampled_machines", 0) + 1
     info.update(resampled=True, grid_points=n_grid, long_gaps=long_gaps)

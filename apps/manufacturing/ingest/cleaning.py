@@ -13,15 +13,16 @@ from .reporter import _Reporter
 from .result import TimeAxis
 
 
-def _settings_vary(series: dict[str, pd.DataFrame], settings: list[str]) -> bool:
-    """True when the operating settings form several distinct regimes (not just noise)."""
+def _settings_vary(series: dict[str, pd.DataFrame], settings: list[str], *, threads: int | None = 1) -> bool:
+    """True when the operating settings form several distinct regimes (not just noise); the regime
+    search (k-means) runs on ``threads`` OpenMP threads."""
     if not settings:
         return False
     from apps.manufacturing.features import find_regimes
 
     vals = np.vstack([df[settings].to_numpy(dtype=float) for df in series.values()])
     vals = vals[np.isfinite(vals).all(axis=1)]
-    return find_regimes(vals, settings) is not None
+    return find_regimes(vals, settings, threads=threads) is not None
 
 
 def _constant_sensors(series: dict[str, pd.DataFrame], sensors: list[str], rep: _Reporter) -> list[str]:
@@ -54,13 +55,15 @@ def _constant_sensors(series: dict[str, pd.DataFrame], sensors: list[str], rep: 
                     discrete[j] = len(np.unique(vals)) <= 3
                 if not discrete[j]:  # a quasi-discrete sensor that sits still is not suspicious
                     rep.add("warning", "stuck_sensor",
-                            f"machine {mid}: sensor {sensors[j]} never changes ({mn[j]:g}) while it varies on "
-                            "other machines; check the sensor", machine=mid, sensor=sensors[j])
+                            f"machine {mid}: sensor {sensors[j]} never changes ({mn[j]:g}) while it varies "
+                            "on other machines; check the sensor", machine=mid, sensor=sensors[j])
     return constant
 
 
-def _resolutions(series: dict[str, pd.DataFrame], sensors: list[str], sample: int = 200_000) -> dict[str, float]:
-    """Smallest step between distinct values of each sensor (its quantisation), over the fleet (sampled)."""
+def _resolutions(series: dict[str, pd.DataFrame], sensors: list[str],
+                 sample: int = 200_000) -> dict[str, float]:
+    """Smallest step between distinct values of each sensor (its quantisation), over the fleet
+    (sampled)."""
     out: dict[str, float] = {}
     for c in sensors:
         vals = np.concatenate([df[c].to_numpy(dtype=float) for df in series.values()])
@@ -95,7 +98,8 @@ def _fill_missing(df: pd.DataFrame, cols: list[str], mid: str, rep: _Reporter, o
 
 
 def _side_median(x: np.ndarray, half: int, side: str) -> np.ndarray:
-    """Median of the ``half`` rows before (``left``) or after (``right``) each row; NaN with < 2 neighbours."""
+    """Median of the ``half`` rows before (``left``) or after (``right``) each row; NaN with < 2
+    neighbours."""
     n = x.shape[0]
     edge = x[:1] if side == "left" else x[-1:]
     pad = np.repeat(edge, half, axis=0)
@@ -142,7 +146,10 @@ def _flag_outliers(
     for i, j in zip(rr, cc, strict=True):
         c = sensors[j]
         at = df.index[i]
-        at_label = at.isoformat() if isinstance(at, pd.Timestamp) else (int(at) if float(at).is_integer() else float(at))
+        if isinstance(at, pd.Timestamp):
+            at_label = at.isoformat()
+        else:
+            at_label = int(at) if float(at).is_integer() else float(at)
         original = float(xv[i, j])
         neighbours = np.concatenate([xv[max(0, i - w):i, j], xv[i + 1:min(n, i + w + 1), j]])
         replacement = float(np.median(neighbours))
@@ -153,7 +160,8 @@ def _flag_outliers(
                         "replaced_with": replacement if opts.outlier_action == "replace" else None})
         rep.add("warning", "outlier",
                 f"machine {mid}, sensor {c}, {axis} {at_label}: value {original:g} is an outlier "
-                f"(robust z {z[i, j]:+.1f})" + (f"; replaced by {replacement:g}" if opts.outlier_action == "replace" else ""),
+                f"(robust z {z[i, j]:+.1f})"
+                + (f"; replaced by {replacement:g}" if opts.outlier_action == "replace" else ""),
                 machine=mid, sensor=c, at=at_label)
     if opts.outlier_action == "replace":
         df[sensors] = replaced

@@ -78,7 +78,8 @@ def _map_columns(columns: list[str], source: str, rep: _Reporter) -> _Columns:
     if cycle is not None:
         time, axis = cycle, "cycle"
         if stamp is not None:
-            rep.add("warning", "time_column", f"both {cycle!r} and {stamp!r} present; {cycle!r} is used as the time axis")
+            rep.add("warning", "time_column",
+                    f"both {cycle!r} and {stamp!r} present; {cycle!r} is used as the time axis")
     else:
         assert stamp is not None
         time, axis = stamp, "timestamp"
@@ -113,7 +114,8 @@ def _map_columns(columns: list[str], source: str, rep: _Reporter) -> _Columns:
             name, unit = m.group(1).strip(), m.group(2).strip()
         clean = _norm(name) if SETTING_RE.match(_norm(name)) else name
         if clean in seen:
-            rep.add("warning", "duplicate_column", f"column {c!r} repeats sensor {clean!r}; ignored", sensor=clean)
+            rep.add("warning", "duplicate_column", f"column {c!r} repeats sensor {clean!r}; ignored",
+                    sensor=clean)
             cols.ignored.append(c)
             continue
         seen.add(clean)

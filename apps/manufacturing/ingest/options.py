@@ -19,3 +19,6 @@ class IngestOptions:
     fill_missing: bool = True
     resample: bool = True
     max_grid_factor: float = 4.0
+    #: OpenMP threads of the operating-regime search (k-means); the caller decides (Django:
+    #: ``settings.MANUFACTURING_THREADS``).
+    threads: int = 1

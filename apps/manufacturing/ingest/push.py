@@ -110,7 +110,8 @@ def parse_readings(
     n = len(rows)
     machines = np.zeros(n, dtype=np.int32)
     tcol = pd.Series(times_raw, name=time_key, dtype=object)
-    if axis == "timestamp" and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in times_raw):
+    if axis == "timestamp" and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                   for x in times_raw):
         tcol = tcol.astype(float)
     else:
         tcol = tcol.map(lambda x: None if x is None else str(x))
@@ -136,7 +137,8 @@ def parse_readings(
 def _itemize(items: list[dict[str, Any]]) -> None:
     """In messages about a push, a row is an item of the payload."""
     for item in items:
-        item["message"] = re.sub(r"\brow(s?)\b", r"item\1", item["message"].replace("{row}", str(item.get("row"))))
+        message = item["message"].replace("{row}", str(item.get("row")))
+        item["message"] = re.sub(r"\brow(s?)\b", r"item\1", message)
 
 
 def _scalar(x: Any) -> Any:

@@ -21,7 +21,8 @@ DECIMAL_COMMA_RE = re.compile(r"^-?\d+,\d+$")
 
 
 class _HeadThenRest(io.RawIOBase):
-    """A raw stream yielding already-read ``head`` bytes, then the rest of ``stream``; enforces a size limit."""
+    """A raw stream yielding already-read ``head`` bytes, then the rest of ``stream``; enforces a size
+    limit."""
 
     def __init__(self, head: bytes, stream: IO[bytes], max_bytes: int | None, source: str) -> None:
         self._head = memoryview(head)
@@ -91,7 +92,8 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 def _known_names(fields: list[str]) -> int:
     names = {_norm(f) for f in fields}
-    known = set(MACHINE_ALIASES) | set(CYCLE_ALIASES) | set(TIMESTAMP_ALIASES) | set(SENSOR_ALIASES) | set(VALUE_ALIASES)
+    known = (set(MACHINE_ALIASES) | set(CYCLE_ALIASES) | set(TIMESTAMP_ALIASES) | set(SENSOR_ALIASES)
+             | set(VALUE_ALIASES))
     return len(names & known)
 
 

@@ -87,14 +87,15 @@ def run_jobs():
     from apps.manufacturing import services
     from apps.manufacturing.models import Prediction
     from core.models import JobStatus
-    from core.services import job_execute
+    from core.services import job_run_inline
 
     def run(batch=None, predictions=None):
         if batch is not None:
             services.batch_ingest(batch_id=batch.pk)
             predictions = list(Prediction.objects.filter(batch_id=batch.pk, status=JobStatus.QUEUED))
         for p in predictions or []:
-            job_execute(model=Prediction, job_id=str(p.pk), handler=services.prediction_process, worker="test")
+            job_run_inline(model=Prediction, job_id=str(p.pk), handler=services.prediction_process,
+                           worker="test")
         return predictions
 
     return run

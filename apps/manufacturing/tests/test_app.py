@@ -33,7 +33,8 @@ def _upload(client, data: bytes, name="fleet.csv"):
                        format="multipart")
 
 
-def test_upload_ranks_machines_and_raises_alerts(engineer_client, active_model, fd001_frame, run_jobs, llm_off):
+def test_upload_ranks_machines_and_raises_alerts(engineer_client, active_model, fd001_frame, run_jobs,
+                                                 llm_off):
     response = _upload(engineer_client, wide_csv(fd001_frame, FLEET))
     assert response.status_code == 202, response.content
     body = response.json()
@@ -41,7 +42,8 @@ def test_upload_ranks_machines_and_raises_alerts(engineer_client, active_model, 
     batch = Batch.objects.get(pk=body["id"])
     run_jobs(batch=batch)
     detail = engineer_client.get(body["url"]).json()
-    assert detail["progress"]["total"] == 4 and detail["progress"]["done"] == 4 and detail["progress"]["failed"] == 0
+    progress = detail["progress"]
+    assert progress["total"] == 4 and progress["done"] == 4 and progress["failed"] == 0
     assert detail["status"] == "done"
     assert detail["ingest"]["format"] == "wide" and detail["ingest"]["time_axis"] == "cycle"
 
@@ -72,8 +74,8 @@ def test_upload_ranks_machines_and_raises_alerts(engineer_client, active_model, 
     assert ReadingChunk.objects.filter(machine__machine_id="ENG-85").get().steps == 180
 
 
-def test_push_moves_probability_and_updates_the_same_alert(engineer_client, active_model, fd001_frame, run_jobs,
-                                                           llm_off):
+def test_push_moves_probability_and_updates_the_same_alert(engineer_client, active_model, fd001_frame,
+                                                           run_jobs, llm_off):
     # engine 92 (fails at 341): upload its first 150 cycles, then push cycles 151..330 in wide items
     batch = Batch.objects.get(pk=_upload(engineer_client, wide_csv(fd001_frame, {92: 150})).json()["id"])
     run_jobs(batch=batch)
@@ -88,7 +90,8 @@ def test_push_moves_probability_and_updates_the_same_alert(engineer_client, acti
                                     format="json")
     assert response.status_code == 202, response.content
     body = response.json()
-    assert body["status"] == "queued" and body["url"].endswith(f"/api/v1/manufacturing/predictions/{body['id']}/")
+    assert body["status"] == "queued"
+    assert body["url"].endswith(f"/api/v1/manufacturing/predictions/{body['id']}/")
     run_jobs(predictions=[Prediction.objects.get(pk=body["id"])])
     after = engineer_client.get(body["url"]).json()
     assert after["status"] == "succeeded"
@@ -99,8 +102,10 @@ def test_push_moves_probability_and_updates_the_same_alert(engineer_client, acti
     assert machine.chunks.count() == 2
 
     # a second push confirms: the same alert is updated, not a new one
-    more = [{"cycle": int(c), "sensor": s, "value": float(g.loc[c, s])} for c in range(331, 336) for s in sensors]
-    second = engineer_client.post("/api/v1/manufacturing/machines/ENG-92/readings/", more, format="json").json()
+    more = [{"cycle": int(c), "sensor": s, "value": float(g.loc[c, s])}
+            for c in range(331, 336) for s in sensors]
+    second = engineer_client.post("/api/v1/manufacturing/machines/ENG-92/readings/", more,
+                                  format="json").json()
     run_jobs(predictions=[Prediction.objects.get(pk=second["id"])])
     alerts = Alert.objects.filter(machine=machine)
     assert alerts.count() == 1 and alerts.get().updates == 2
@@ -140,7 +145,10 @@ def test_bad_file_names_rows_and_sensors_and_other_machines_go_on(engineer_clien
     # FD001's constant sensors are named
     assert "sensor sensor_1 never changes" in warnings
     rows = {r["machine_id"]: r for r in _results_csv(engineer_client, batch_id)}
-    assert rows["ENG-81"]["status"] == rows["ENG-84"]["status"] == "succeeded"
+    # ENG-81 lost a reading ("ERR"): scored, and sent to review (decisions.review_decision); ENG-84 is clean
+    assert rows["ENG-81"]["status"] == "needs_review" and rows["ENG-84"]["status"] == "succeeded"
+    reasons = Prediction.objects.get(batch_id=batch_id, machine__machine_id="ENG-81").result["review_reasons"]
+    assert [r["code"] for r in reasons] == ["readings_dropped"] and "ERR" in reasons[0]["text_en"]
     assert rows["BROKEN"]["status"] == "failed" and "BROKEN" in rows["BROKEN"]["error"]
     progress = engineer_client.get(f"/api/v1/manufacturing/uploads/{batch_id}/").json()["progress"]
     assert progress == {**progress, "total": 3, "done": 3, "failed": 1}
@@ -166,12 +174,14 @@ def test_push_errors_are_clear(engineer_client, active_model, fd001_frame, run_j
                                     [{"cycle": 1, "sensor": "s", "value": 1}], format="json")
     assert response.status_code == 404
     assert "unknown machine 'NOPE-1'" in response.json()["error"]["message"]
-    run_jobs(batch=Batch.objects.get(pk=_upload(engineer_client, wide_csv(fd001_frame, {81: 30})).json()["id"]))
+    run_jobs(batch=Batch.objects.get(
+        pk=_upload(engineer_client, wide_csv(fd001_frame, {81: 30})).json()["id"]))
     url = "/api/v1/manufacturing/machines/ENG-81/readings/"
     bad = engineer_client.post(url, [{"cycle": 31, "sensor": "sensor_2", "value": "hot"}], format="json")
     assert bad.status_code == 400
     err = bad.json()["error"]
-    assert "ENG-81" in err["message"] and any("sensor_2" in e and "hot" in e for e in err["details"]["readings"])
+    assert "ENG-81" in err["message"]
+    assert any("sensor_2" in e and "hot" in e for e in err["details"]["readings"])
     assert engineer_client.post(url, [], format="json").status_code == 400
     assert engineer_client.post(url, {"nothing": 1}, format="json").status_code == 400
     axis = engineer_client.post(url, [{"timestamp": "2024-01-01T00:00:00", "sensor_2": 642.1}], format="json")
@@ -192,8 +202,8 @@ def test_no_active_model_fails_the_prediction_clearly(engineer_client, fd001_fra
 def test_roles(make_user, api_client_for, client, active_model):
     outsider = make_user("clerk", "finance")
     api = api_client_for(outsider)
-    for path in ("/api/v1/manufacturing/machines/", "/api/v1/manufacturing/alerts/", "/api/v1/manufacturing/models/"):
-        assert api.get(path).status_code == 403
+    for name in ("machines", "alerts", "models"):
+        assert api.get(f"/api/v1/manufacturing/{name}/").status_code == 403
     assert api.post("/api/v1/manufacturing/uploads/", {}, format="multipart").status_code == 403
     assert api.post("/api/v1/manufacturing/machines/X/readings/", [], format="json").status_code == 403
     client.force_login(outsider)
@@ -201,18 +211,21 @@ def test_roles(make_user, api_client_for, client, active_model):
         assert client.get(reverse(f"manufacturing:{name}")).status_code == 403
     # engineers may not activate models; admins may
     engineer = make_user("eng2", "manufacturing")
-    assert api_client_for(engineer).post(f"/api/v1/manufacturing/models/{active_model.pk}/activate/").status_code == 403
+    activate = f"/api/v1/manufacturing/models/{active_model.pk}/activate/"
+    assert api_client_for(engineer).post(activate).status_code == 403
     admin = make_user("boss", "admin")
-    assert api_client_for(admin).post(f"/api/v1/manufacturing/models/{active_model.pk}/activate/").status_code == 200
+    assert api_client_for(admin).post(activate).status_code == 200
 
 
 def test_thresholds_change_the_alert_decision(engineer_client, active_model, fd001_frame, run_jobs, llm_off):
-    run_jobs(batch=Batch.objects.get(pk=_upload(engineer_client, wide_csv(fd001_frame, {91: 60})).json()["id"]))
+    run_jobs(batch=Batch.objects.get(
+        pk=_upload(engineer_client, wide_csv(fd001_frame, {91: 60})).json()["id"]))
     machine = Machine.objects.get(machine_id="ENG-91")
     response = engineer_client.patch("/api/v1/manufacturing/machines/ENG-91/",
                                      {"probability_threshold": 0.0, "rul_threshold": 200}, format="json")
     assert response.status_code == 200 and response.json()["probability_threshold"] == 0.0
-    bad = engineer_client.patch("/api/v1/manufacturing/machines/ENG-91/", {"probability_threshold": 2}, format="json")
+    bad = engineer_client.patch("/api/v1/manufacturing/machines/ENG-91/", {"probability_threshold": 2},
+                                format="json")
     assert bad.status_code == 400 and "probability_threshold" in bad.json()["error"]["message"]
     g = fd001_frame[fd001_frame["machine_id"] == "91"].set_index("cycle")
     items = [{"cycle": int(c), "sensor_11": float(g.loc[c, "sensor_11"])} for c in (61, 62)]
@@ -224,8 +237,8 @@ def test_thresholds_change_the_alert_decision(engineer_client, active_model, fd0
     assert machine.alert_level in ("warning", "critical")
 
 
-def test_model_service_down_keeps_the_calibrated_result_on_the_last_attempt(engineer_client, active_model, fd001_frame,
-                                                                             run_jobs, settings):
+def test_model_service_down_keeps_the_calibrated_result_on_the_last_attempt(engineer_client, active_model,
+                                                                             fd001_frame, run_jobs, settings):
     from core import model_client
 
     settings.LLM_ENABLED = True

@@ -17,8 +17,8 @@ from apps.manufacturing import features as ft
 
 from .conftest import HELD_OUT_ENGINES, TRAIN_ENGINES
 
-DEGRADING = {"sensor_2", "sensor_3", "sensor_4", "sensor_7", "sensor_9", "sensor_11", "sensor_12", "sensor_13",
-             "sensor_14", "sensor_15", "sensor_17", "sensor_20", "sensor_21", "sensor_8"}
+DEGRADING = {"sensor_2", "sensor_3", "sensor_4", "sensor_7", "sensor_9", "sensor_11", "sensor_12",
+             "sensor_13", "sensor_14", "sensor_15", "sensor_17", "sensor_20", "sensor_21", "sensor_8"}
 
 
 # --------------------------------------------------------------------------- features
@@ -57,7 +57,8 @@ def test_feature_spec_drops_constant_sensors_and_finds_no_regime_in_fd001(small_
 
 def test_operating_regimes_detected_and_normalised():
     rng = np.random.default_rng(3)
-    centres = np.array([[0, 0.0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100], [42, 0.84, 100]])
+    centres = np.array([[0, 0.0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100],
+                        [42, 0.84, 100]])
     frames = {}
     for m in range(6):
         n = 120
@@ -122,7 +123,8 @@ def test_predict_failing_and_healthy_engine(small_model, engine_frames):
     a = late["anomalies"][-1]
     assert a["at"] == late["last_at"] and a["sensor"] in DEGRADING
     info = late["model_version_info"]
-    assert info["format_version"] == fm.FORMAT_VERSION and info["model_version"] == small_model.metadata["model_version"]
+    assert info["format_version"] == fm.FORMAT_VERSION
+    assert info["model_version"] == small_model.metadata["model_version"]
 
 
 def test_drivers_come_from_the_model(small_model, engine_frames):
@@ -162,7 +164,8 @@ def test_sensor_mismatch_falls_back_or_raises(small_model, engine_frames):
         small_model.predict(frame, strict=True)
     assert exc.value.missing == ["sensor_11"]
     out = small_model.predict(frame)
-    assert out["mode"] == "anomaly_only" and out["failure_probability"] is None and out["rul_estimate"] is None
+    assert out["mode"] == "anomaly_only"
+    assert out["failure_probability"] is None and out["rul_estimate"] is None
     assert "sensor_11" in out["fallback_reason"]
     assert out["is_anomalous"]  # the engine's own early life differs from its end of life
     assert out["history"][-1]["anomaly_score"] == out["anomaly_score"]
@@ -178,7 +181,8 @@ def test_training_is_deterministic(fd001, engine_frames):
     train = fd001[fd001["machine_id"].isin(TRAIN_ENGINES[:8])]
     one = fm.train_failure_model(train, horizon=30, seed=0, calibration_folds=2)
     two = fm.train_failure_model(train, horizon=30, seed=0, calibration_folds=2)
-    pd.testing.assert_frame_equal(one.predict_steps(engine_frames["91"]), two.predict_steps(engine_frames["91"]))
+    pd.testing.assert_frame_equal(one.predict_steps(engine_frames["91"]),
+                                  two.predict_steps(engine_frames["91"]))
     assert one.metadata["model_version"] == two.metadata["model_version"]
 
 
@@ -187,7 +191,8 @@ def test_dump_and_load(small_model, engine_frames):
     assert blob.startswith(fm.MAGIC)
     assert fm.read_header(blob)["metadata"]["horizon"] == 30
     loaded = fm.load(blob)
-    pd.testing.assert_frame_equal(loaded.predict_steps(engine_frames["92"]), small_model.predict_steps(engine_frames["92"]))
+    pd.testing.assert_frame_equal(loaded.predict_steps(engine_frames["92"]),
+                                  small_model.predict_steps(engine_frames["92"]))
     wrong = blob.replace(b'"format_version": 1', b'"format_version": 99', 1)
     with pytest.raises(fm.ModelFormatError, match="version 99"):
         fm.load(wrong)
@@ -308,4 +313,5 @@ def test_cross_validation_runs_grouped_by_engine(fd001):
     assert 0 < res["rmse_all_cycles"] < 30
     assert res["auc_all_cycles"] > 0.9
     assert fm.nasa_score(np.array([10.0]), np.array([10.0])) == 0.0
-    assert fm.nasa_score(np.array([10.0]), np.array([20.0])) > fm.nasa_score(np.array([20.0]), np.array([10.0]))
+    late = fm.nasa_score(np.array([10.0]), np.array([20.0]))
+    assert late > fm.nasa_score(np.array([20.0]), np.array([10.0]))

@@ -52,7 +52,8 @@ class NonSeekable(io.RawIOBase):
 def test_long_form_any_delimiter(sep):
     lines = _long_lines()
     if sep == "   ":
-        lines = [line.replace(" ", "T") for line in lines]  # timestamps without spaces for space-separated files
+        # timestamps without spaces for space-separated files
+        lines = [line.replace(" ", "T") for line in lines]
     r = ingest_csv(_csv(lines, sep), source="x.csv")
     assert r.format == "long"
     assert r.delimiter == ("whitespace" if sep == "   " else sep)
@@ -100,7 +101,8 @@ def test_cmapss_headerless_file_mapping():
     assert r.units["sensor_2"] == "°R" and r.units["sensor_7"] == "psia"
     assert cmapss.CMAPSS_SENSORS["sensor_2"].symbol == "T24"
     # sensors 1, 5, 10, 16, 18, 19 never change in FD001
-    assert set(r.constant_sensors) == {"sensor_1", "sensor_5", "sensor_10", "sensor_16", "sensor_18", "sensor_19"}
+    assert set(r.constant_sensors) == {"sensor_1", "sensor_5", "sensor_10", "sensor_16", "sensor_18",
+                                       "sensor_19"}
     assert "sensor_1" not in r.feature_sensors and "sensor_11" in r.feature_sensors
     assert r.series["1"].loc[1, "sensor_2"] == 641.82
     assert len(r.series["1"]) == 192
@@ -225,6 +227,16 @@ def test_cycle_gaps_are_inserted_and_interpolated():
     assert list(r.series["M"].index) == [1, 2, 3, 4, 5, 6]
     assert r.series["M"]["s"].tolist() == [1, 2, 3, 4, 5, 6]
     assert any(w["code"] == "cycle_gap" for w in r.warnings)
+
+
+def test_a_huge_cycle_gap_is_kept_sparse_not_filled():
+    """Cycles 1, 2 and 10**12: the grid is sized before it is built (it once ran out of memory: a 500)."""
+    r = parse_readings("M", [{"cycle": 1, "s": 1.0}, {"cycle": 2, "s": 2.0}, {"cycle": 10**12, "s": 3.0}])
+    assert list(r.series["M"].index) == [1, 2, 10**12]
+    assert any(w["code"] == "cycle_gap" and "sparse" in w["message"] for w in r.warnings)
+    # past float precision the cycles stay numbers (not wrapped into negative integers)
+    r = parse_readings("M", [{"cycle": 1, "s": 1.0}, {"cycle": 10**30, "s": 3.0}])
+    assert list(r.series["M"].index) == [1.0, 1e30]
 
 
 def test_rows_without_machine_or_time_and_bad_lines_are_reported():

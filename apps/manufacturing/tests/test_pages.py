@@ -58,7 +58,8 @@ def test_fleet_machine_alert_and_prediction_pages(client, engineer, scored_fleet
     assert len(data["history"]) == 50 and data["sensors"] and data["sensors"][0]["driver"]
     assert all(len(s["values"]) <= 300 for s in data["sensors"])
     # thresholds form
-    bad = client.post(reverse("manufacturing:machine_detail", args=["ENG-85"]), {"probability_threshold": "7"})
+    bad = client.post(reverse("manufacturing:machine_detail", args=["ENG-85"]),
+                      {"probability_threshold": "7"})
     assert bad.status_code == 400
     ok = client.post(reverse("manufacturing:machine_detail", args=["ENG-85"]),
                      {"probability_threshold": "0.6", "rul_threshold": "20", "name": "Line 3 engine"})
@@ -84,7 +85,8 @@ def test_pages_in_chinese(client, engineer, scored_fleet):
     client.force_login(engineer)
     for name, args in (("index", []), ("alerts", []), ("models", []), ("upload", []),
                        ("machine_detail", ["ENG-85"]), ("batch_detail", [scored_fleet.pk])):
-        html = client.get(reverse(f"manufacturing:{name}", args=args), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        html = client.get(reverse(f"manufacturing:{name}", args=args),
+                          HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
         assert "设备" in html or "预测" in html or "告警" in html or "模型" in html, name
     html = client.get(reverse("manufacturing:machine_detail", args=["ENG-85"]),
                       HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
@@ -112,7 +114,7 @@ def test_exports(client, engineer, scored_fleet):
 
 
 def test_training_from_the_models_page(client, make_user, fd001_frame, llm_off):
-    from core.services import job_execute
+    from core.services import job_run_inline
 
     admin = make_user("boss", "admin")
     client.force_login(admin)
@@ -122,7 +124,7 @@ def test_training_from_the_models_page(client, make_user, fd001_frame, llm_off):
         "name": "plant history", "activate": "on"})
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
-    job_execute(model=TrainingRun, job_id=str(run.pk), handler=services.training_process, worker="test")
+    job_run_inline(model=TrainingRun, job_id=str(run.pk), handler=services.training_process, worker="test")
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED, run.error_message
     version = run.created_version
@@ -131,8 +133,32 @@ def test_training_from_the_models_page(client, make_user, fd001_frame, llm_off):
     assert version.model_version in page and "plant history" in page
     # a history that is not run-to-failure data fails clearly
     client.post(reverse("manufacturing:models"), {
-        "file": SimpleUploadedFile("junk.csv", b"a,b\n1,2\n"), "data_format": "auto", "horizon": "30", "name": "x"})
+        "file": SimpleUploadedFile("junk.csv", b"a,b\n1,2\n"), "data_format": "auto", "horizon": "30",
+        "name": "x"})
     bad = TrainingRun.objects.exclude(pk=run.pk).get()
-    job_execute(model=TrainingRun, job_id=str(bad.pk), handler=services.training_process, worker="test")
+    job_run_inline(model=TrainingRun, job_id=str(bad.pk), handler=services.training_process, worker="test")
     bad.refresh_from_db()
     assert bad.status == JobStatus.FAILED and "junk.csv" in bad.error_message
+
+
+def test_admin_lists_every_model_read_only(client, scored_fleet, django_user_model):
+    from apps.manufacturing.models import FailureModelVersion, Prediction, ReadingChunk, Sensor
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-Test-12345")
+    client.force_login(admin)
+    for name in ("machine", "sensor", "readingchunk", "failuremodelversion", "prediction", "trainingrun",
+                 "alert"):
+        assert client.get(f"/admin/manufacturing/{name}/").status_code == 200, name
+        assert client.get(f"/admin/manufacturing/{name}/add/").status_code == 403, name
+    assert client.get("/admin/manufacturing/prediction/?status__exact=succeeded").status_code == 200
+    assert client.get("/admin/manufacturing/machine/?q=ENG-85").status_code == 200
+    prediction = Prediction.objects.filter(machine__machine_id="ENG-85").first()
+    page = client.get(f"/admin/manufacturing/prediction/{prediction.pk}/change/").content.decode()
+    assert 'name="result"' not in page and 'name="status"' not in page  # job results are read-only
+    chunk = ReadingChunk.objects.first()
+    assert client.get(f"/admin/manufacturing/readingchunk/{chunk.pk}/change/").status_code == 200
+    version = FailureModelVersion.objects.get()
+    assert 'name="is_active"' not in client.get(
+        f"/admin/manufacturing/failuremodelversion/{version.pk}/change/").content.decode()
+    sensor = Sensor.objects.get(name="sensor_2")
+    assert 'name="unit"' in client.get(f"/admin/manufacturing/sensor/{sensor.pk}/change/").content.decode()

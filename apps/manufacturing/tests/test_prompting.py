@@ -1,4 +1,4 @@
-"""Prompt templates, prompt variables, the LLM/classifier combination rule and the alert rule."""
+"""Prompt templates and prompt variables (the decision rules are tested in test_decisions.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ PROMPT_DIR = Path(prompting.__file__).parent / "prompts" / "failure_explanation"
 
 def _prediction(p=0.7, rul=20.0, **extra):
     base = {
-        "mode": "full", "failure_probability": p, "horizon": 30, "horizon_unit": "cycles", "rul_estimate": rul,
-        "anomaly_score": 0.62, "anomaly_threshold": 0.59, "is_anomalous": True,
+        "mode": "full", "failure_probability": p, "horizon": 30, "horizon_unit": "cycles",
+        "rul_estimate": rul, "anomaly_score": 0.62, "anomaly_threshold": 0.59, "is_anomalous": True,
         "drivers": [{"sensor": "sensor_11"}, {"sensor": "sensor_4"}],
         "history": [],
     }
@@ -68,7 +68,8 @@ def test_schema_shape():
     props = schema["properties"]
     assert list(props)[0] == "failure_probability"
     assert props["failure_probability"] == {"type": "number", "minimum": 0, "maximum": 1}
-    assert set(schema["required"]) == {"failure_probability", "horizon", "drivers", "recommended_action", "rationale"}
+    assert set(schema["required"]) == {"failure_probability", "horizon", "drivers", "recommended_action",
+                                       "rationale"}
     assert schema["additionalProperties"] is False
     assert props["drivers"]["maxItems"] <= 5 and props["drivers"]["items"]["maxLength"] <= 120
     for key in ("horizon", "recommended_action", "rationale"):
@@ -94,7 +95,8 @@ def test_variables_are_compact_and_drivers_first(lang):
     v = prompting.explanation_variables("M-001", summary, _prediction(), lang)
     assert sum(len(x) for x in v.values()) <= prompting.MAX_VARIABLE_CHARS
     lines = v["sensor_summary"].splitlines()
-    assert lines[0].startswith("- sensor_11 (Ps30)") and lines[1].startswith("- sensor_4 (T50)")  # drivers first
+    # drivers first
+    assert lines[0].startswith("- sensor_11 (Ps30)") and lines[1].startswith("- sensor_4 (T50)")
     assert lines[2].startswith("- sensor_12 (phi)")  # then by absolute deviation
     assert "not listed" in lines[-1] or "未列出" in lines[-1]
     if lang == "zh-hans":
@@ -108,89 +110,3 @@ def test_variables_in_anomaly_only_mode():
     pred = _prediction(p=None, rul=None, horizon=None, horizon_unit=None, drivers=[])
     v = prompting.explanation_variables("M", _summary(), pred, "en")
     assert "no calibrated probability" in v["model_outputs"] and v["horizon"] == "not available"
-
-
-# --------------------------------------------------------------------------- combination rule
-
-
-def test_combine_classifier_is_authoritative():
-    out = prompting.combine(_prediction(p=0.7), {"failure_probability": 0.6})
-    assert out["failure_probability"] == 0.7 and out["llm_failure_probability"] == 0.6
-    assert out["disagreement"] is False and out["gap"] == pytest.approx(-0.1)
-    assert "authoritative" in out["rule"]
-
-
-@pytest.mark.parametrize(("llm", "flag"), [(0.35, True), (0.41, False), (1.0, False), (0.0, True)])
-def test_combine_flags_disagreement_over_0_3(llm, flag):
-    assert prompting.combine(_prediction(p=0.7), {"failure_probability": llm})["disagreement"] is flag
-
-
-@pytest.mark.parametrize("bad", ["high", 1.7, -0.2, float("nan"), True, None])
-def test_combine_ignores_invalid_llm_numbers(bad):
-    out = prompting.combine(_prediction(p=0.2), {"failure_probability": bad})
-    assert out["failure_probability"] == 0.2 and out["llm_failure_probability"] is None
-    assert out["disagreement"] is False
-    assert bool(out["notes"]) is (bad is not None)
-
-
-def test_combine_without_llm_or_without_classifier():
-    assert prompting.combine(_prediction(p=0.4), None)["llm_failure_probability"] is None
-    out = prompting.combine(_prediction(p=None), {"failure_probability": 0.9})
-    assert out["failure_probability"] is None and out["llm_failure_probability"] == 0.9
-    assert "not used" in out["rule"]
-
-
-# --------------------------------------------------------------------------- alert rule
-
-
-def test_marginal_first_crossing_is_pending_not_an_alert():
-    out = prompting.alert_decision(_prediction(p=0.55, rul=60), [0.3, 0.4])
-    assert out["alert"] is False and out["level"] is None and out["pending"] is True
-    assert "awaiting confirmation" in out["reasons"][0]
-    assert out["lead_time"] is None and "re-evaluate" in out["recommendation_en"]
-
-
-def test_two_consecutive_evaluations_raise_a_warning():
-    out = prompting.alert_decision(_prediction(p=0.55, rul=60), [0.3, 0.52])
-    assert out["alert"] and out["level"] == "warning"
-    assert "2 consecutive" in out["reasons"][0]
-    assert out["lead_time"]["value"] == 60 and out["lead_time"]["unit"] == "cycles"
-    assert "60" in out["recommendation_en"] and "60个周期" in out["recommendation_zh"]
-
-
-def test_clear_margin_or_low_rul_confirms_on_first_crossing():
-    assert prompting.alert_decision(_prediction(p=0.75, rul=60), [])["level"] == "warning"
-    assert prompting.alert_decision(_prediction(p=0.55, rul=25), [])["level"] == "warning"
-
-
-def test_critical_levels():
-    crit = prompting.alert_decision(_prediction(p=0.92, rul=20), [0.85])
-    assert crit["level"] == "critical" and any(r.startswith("critical") for r in crit["reasons"])
-    assert "sensor_11" in crit["recommendation_en"] and "立即" in crit["recommendation_zh"]
-    assert prompting.alert_decision(_prediction(p=0.6, rul=10), [])["level"] == "critical"
-    # a single very high reading with a healthy remaining life is a warning, not critical
-    assert prompting.alert_decision(_prediction(p=0.9, rul=80), [])["level"] == "warning"
-
-
-def test_low_rul_needs_corroboration():
-    assert prompting.alert_decision(_prediction(p=0.3, rul=25), [])["level"] == "warning"
-    quiet = prompting.alert_decision(_prediction(p=0.1, rul=25), [0.1])
-    assert quiet["alert"] is False and quiet["pending"] is False
-    assert quiet["recommendation_en"].startswith("No action")
-
-
-def test_custom_thresholds():
-    th = {"probability": 0.8, "rul": 10}
-    assert prompting.alert_decision(_prediction(p=0.75, rul=60), [0.75], th)["alert"] is False
-    assert prompting.alert_decision(_prediction(p=0.85, rul=60), [0.82], th)["level"] == "warning"
-    assert prompting.alert_decision(_prediction(p=0.95, rul=60), [0.9], th)["level"] == "critical"
-
-
-def test_anomaly_only_alerts_need_persistence():
-    hist = [{"anomaly_score": a} for a in (0.5, 0.6, 0.61, 0.5, 0.62)]
-    pred = _prediction(p=None, rul=None, history=hist, anomaly_threshold=0.59)
-    out = prompting.alert_decision(pred, [])
-    assert out["level"] == "warning" and "3 of the last 5" in out["reasons"][0]
-    hist[2] = {"anomaly_score": 0.4}
-    out = prompting.alert_decision(_prediction(p=None, rul=None, history=hist, anomaly_threshold=0.59), [])
-    assert out["alert"] is False and out["pending"] is True

@@ -1,7 +1,8 @@
 """Train a failure model (RUL regressor, calibrated classifier, anomaly detector) from run-to-failure
 history and store it as a new version::
 
-    python manage.py train_failure_model --data ../shared/data/cmapss/train_FD001.txt --format cmapss --activate
+    python manage.py train_failure_model --data ../shared/data/cmapss/train_FD001.txt --format cmapss \
+        --activate
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--data", required=True, help="the history file")
-        parser.add_argument("--format", dest="data_format", default="auto", choices=["auto", "cmapss", "long", "wide"],
+        parser.add_argument("--format", dest="data_format", default="auto",
+                            choices=["auto", "cmapss", "long", "wide"],
                             help="cmapss: space separated, no header (26 columns); long/wide: sensor CSV")
         parser.add_argument("--horizon", type=float, default=30.0,
                             help="failure within this many cycles (hours on a timestamp axis)")
@@ -41,8 +43,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         for line in info.get("warnings", [])[:10]:
             self.stdout.write(f"warning: {line}")
-        self.stdout.write(f"training on {info['machines']} machines, {len(frame)} steps ({info['format']} form), "
-                          f"horizon {horizon:g}")
+        self.stdout.write(f"training on {info['machines']} machines, {len(frame)} steps "
+                          f"({info['format']} form), horizon {horizon:g}")
         from apps.manufacturing import failure_model as fm
 
         try:
@@ -52,11 +54,14 @@ class Command(BaseCommand):
         cv_metrics = dict(model.metadata.get("metrics") or {})
         if cv:
             self.stdout.write(f"cross-validating ({cv} folds grouped by machine)...")
-            with services.single_thread():
-                report = fm.cross_validate(frame, n_splits=cv, horizon=horizon, seed=seed)
+            with services.thread_limit():
+                report = fm.cross_validate(frame, n_splits=cv, horizon=horizon, seed=seed,
+                                           threads=services.manufacturing_threads())
             cv_metrics.update({k: v for k, v in report.items() if k not in ("folds",)})
-        version = services.failure_model_register(model=model, name=name or path.stem, training_source=path.name,
-                                                  activate=activate, cv_metrics=cv_metrics)
+        version = services.failure_model_register(model=model, name=name or path.stem,
+                                                  training_source=path.name, activate=activate,
+                                                  cv_metrics=cv_metrics)
         metrics = ", ".join(f"{k}={v}" for k, v in cv_metrics.items() if isinstance(v, (int, float)))
-        self.stdout.write(f"stored version {version.model_version} (id {version.pk}){' — active' if activate else ''}")
+        active = " — active" if activate else ""
+        self.stdout.write(f"stored version {version.model_version} (id {version.pk}){active}")
         self.stdout.write(f"metrics: {metrics}")
