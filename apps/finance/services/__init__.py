@@ -48,7 +48,7 @@ from apps.finance.services.llm import (
     fields_extract,
     risk_judge,
 )
-from apps.finance.services.reads import read_audit
+from core.audit import read_audit
 
 __all__ = [
     "EXTRACTION_MAX_TOKENS", "EXTRACTION_TEMPLATE", "JUDGMENT_MAX_TOKENS", "JUDGMENT_TEMPLATE", "NOTES",

@@ -18,6 +18,7 @@ recorded by the views with :func:`read_audit`, once per request.
 from __future__ import annotations
 
 from apps.manufacturing.errors import AlertAlreadyResolved, ReadingsRejected
+from core.audit import read_audit
 
 from .alerts import alert_acknowledge, alert_raise, alert_resolve, machine_thresholds_update
 from .common import (
@@ -51,7 +52,6 @@ from .readings import (
     machine_series_compact_if_long,
     sensors_ensure,
 )
-from .reads import read_audit
 from .training import train_from_frame, training_create, training_frame, training_process
 from .uploads import batch_ingest, readings_push, upload_create
 

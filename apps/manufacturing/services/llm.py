@@ -22,19 +22,24 @@ PROMPT_NAME = prompting.PROMPT_NAME
 LLM_MAX_TOKENS = 200
 
 
-def llm_explain(job: Prediction, machine: Machine, series: pd.DataFrame, out: dict,
-                model: fm.FailureModel) -> tuple[dict, LLMStep | None]:
+def explanation_variables(job: Prediction, machine: Machine, series: pd.DataFrame, out: dict,
+                          model: fm.FailureModel) -> dict[str, str]:
+    """The prompt's variables (CPU work, before the job is handed on): the machine's label, a compact
+    per-sensor summary of its series and the calibrated numbers."""
+    sensors = [c for c in model.sensors if c in series.columns] or None
+    summary = prompting.summarize_series(series, sensors=sensors, units=model.units)
+    return prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
+
+
+def llm_explain(job: Prediction, variables: dict[str, str] | None) -> tuple[dict, LLMStep | None]:
     """Ask the language model for its judgement and explanation (the core LLM step, constrained JSON).
 
     Returns (llm block for the result, the step). A transient model-service error retries the job,
     except on the job's last attempt, where the calibrated result is kept without the explanation.
     """
-    if not settings.LLM_ENABLED:
+    if not settings.LLM_ENABLED or variables is None:
         return {"status": "disabled",
                 "message": "the language model step is switched off (LLM_ENABLED=false)"}, None
-    sensors = [c for c in model.sensors if c in series.columns] or None
-    summary = prompting.summarize_series(series, sensors=sensors, units=model.units)
-    variables = prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
     step = llm_step(template=PROMPT_NAME, language=job.language, max_tokens=LLM_MAX_TOKENS,
                     variables=variables, validate=_explanation_valid,
                     final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)

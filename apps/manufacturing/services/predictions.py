@@ -8,8 +8,10 @@ language model explains them (:mod:`.llm`). The combination, alert and review ru
 """
 from __future__ import annotations
 
+import json
 import time
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.manufacturing import decisions
@@ -18,14 +20,14 @@ from apps.manufacturing.features import FeatureError
 from apps.manufacturing.models import FailureModelVersion, Machine, Prediction, ReadingChunk
 from core import services as core_services
 from core.artifacts import ArtifactError
-from core.jobs import JobOutcome, PermanentJobError
+from core.jobs import AwaitLLM, JobOutcome, PermanentJobError
 from core.models import Batch, JobStatus
 from core.signing import ArtifactSignatureError
 
 from .alerts import alert_raise
 from .common import manufacturing_threads, prompt_language, thread_limit
 from .failure_models import failure_model_active, failure_model_load
-from .llm import llm_explain
+from .llm import explanation_variables, llm_explain
 from .readings import machine_series
 
 #: The statuses of a finished prediction that has numbers.
@@ -44,9 +46,10 @@ def prediction_create(*, owner, machine: Machine, chunk: ReadingChunk | None, so
     return prediction
 
 
-def prediction_process(job: Prediction) -> JobOutcome:
-    """Compute one machine's prediction: the calibrated models, then the language model's explanation;
-    then the alert and review decisions (status ``needs_review`` when the review rule says so)."""
+def prediction_process(job: Prediction) -> JobOutcome | AwaitLLM:
+    """The CPU part: one machine's calibrated prediction and the series summary for the prompt. With the
+    language model on, the job is then handed on to the language-model pool (:func:`prediction_explain`);
+    without it, the result is built here."""
     timings: dict[str, float] = {}
     started = time.monotonic()
     version = failure_model_active()
@@ -66,9 +69,25 @@ def prediction_process(job: Prediction) -> JobOutcome:
     except (fm.ModelError, FeatureError, ValueError) as exc:
         raise PermanentJobError(f"machine {machine.machine_id}: {exc}", code="prediction_failed") from None
     timings["classical_s"] = round(time.monotonic() - started, 3)
-    core_services.job_progress(job=job, fraction=0.5, message="asking the language model for an explanation")
+    state = {"out": _json_safe(out), "version_id": version.pk,
+             "baseline_steps": model.spec.config.baseline_steps}
+    if not settings.LLM_ENABLED:
+        outcome = prediction_explain(job, state)
+        outcome.timings.update(timings)
+        return outcome
+    state["variables"] = explanation_variables(job, machine, series, out, model)
+    core_services.job_progress(job=job, fraction=0.5, message="waiting for the language model")
+    return AwaitLLM(finish=prediction_explain, state=state, timings=timings)
 
-    llm, step = llm_explain(job, machine, series, out, model)
+
+def prediction_explain(job: Prediction, state: dict) -> JobOutcome:
+    """The language-model part (the language-model pool): the explanation, then the combination, alert
+    and review decisions (status ``needs_review`` when the review rule says so)."""
+    out = state["out"]
+    machine = job.machine
+    version = FailureModelVersion.objects.get(pk=state["version_id"])
+    timings: dict[str, float] = {}
+    llm, step = llm_explain(job, state.get("variables"))
     if step is not None:
         timings["llm_s"] = round(step.latency_s, 3)
     combined = decisions.combine(out, llm.get("answer") if llm.get("status") == "ok" else None)
@@ -78,7 +97,7 @@ def prediction_process(job: Prediction) -> JobOutcome:
                     "rul": machine.effective_rul_threshold},
     )
     review = decisions.review_decision(out, decision, input_issues=job.input_issues,
-                                       min_steps=model.spec.config.baseline_steps)
+                                       min_steps=state["baseline_steps"])
     result = _result(machine, out, llm, combined, decision, review, version, job)
 
     def apply(row: Prediction) -> None:
@@ -98,6 +117,19 @@ def prediction_process(job: Prediction) -> JobOutcome:
         },
         apply=apply,
     )
+
+
+def _json_safe(value):
+    """``value`` as plain JSON types (NumPy scalars and arrays, timestamps), to be stored on the row."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _load(version: FailureModelVersion) -> fm.FailureModel:
