@@ -141,7 +141,8 @@ def _study_process(study: Study) -> JobOutcome | AwaitLLM:
     read = _series_read(study)
     timings = {"features_s": round((timezone.now() - started).total_seconds(), 3)}
     if not read.features:
-        raise PermanentJobError("no series could be read: " + "; ".join(read.problems[:5]), code="undecodable")
+        raise PermanentJobError("no series could be read: " + "; ".join(read.problems[:5]),
+                                code="undecodable")
     summary = study_summary(read.features)
     lang = study.language if study.language in LANGUAGES else "en"
     variables = draft_variables(summary, study.indication, lang, phi=_study_phi(study))
@@ -226,7 +227,8 @@ def _draft_outcome(study: Study, state: dict[str, Any], *, step) -> JobOutcome:
     }
     if not study.modality:
         outcome.fields["modality"] = (state.get("modality") or "")[:64]
-    outcome.apply = _report_apply(draft=draft, ai_generated=ai_generated, lang=lang, check_warnings=check_warnings)
+    outcome.apply = _report_apply(draft=draft, ai_generated=ai_generated, lang=lang,
+                                  check_warnings=check_warnings)
     return outcome
 
 

@@ -26,7 +26,8 @@ def llm_part(job, state):
     CALLS.append("llm")
     if job.prompt == "flaky" and job.attempts < 3:
         raise TransientJobError("model service busy", code="model_service_unavailable")
-    return JobOutcome(result={"sum": sum(state["features"]), "attempt": job.attempts}, timings={"llm_s": 0.25})
+    return JobOutcome(result={"sum": sum(state["features"]), "attempt": job.attempts},
+                      timings={"llm_s": 0.25})
 
 
 @pytest.fixture
@@ -49,7 +50,8 @@ def test_the_cpu_part_hands_the_job_on_and_the_pool_finishes_it(make_user, sent)
     assert job_execute(model=DiagnosticJob, job_id=job.pk, handler=cpu_part) == "deferred"
     row = DiagnosticJob.objects.get(pk=job.pk)
     assert row.status == JobStatus.QUEUED and row.progress == 0.5 and row.lease_token is None
-    assert row.stage["state"] == {"features": [1, 2, 3]} and row.stage["finish"].endswith("test_llm_pool.llm_part")
+    assert row.stage["state"] == {"features": [1, 2, 3]}
+    assert row.stage["finish"].endswith("test_llm_pool.llm_part")
     assert row.progress_message == "waiting for the language model"
     assert sent == [("core.job_continue", ["core.diagnostic", str(job.pk)])]
 
@@ -58,7 +60,8 @@ def test_the_cpu_part_hands_the_job_on_and_the_pool_finishes_it(make_user, sent)
     assert row.result == {"sum": 6, "attempt": 2} and row.stage is None and row.status == JobStatus.SUCCEEDED
     assert row.timings["features_s"] == 0.5 and row.timings["llm_s"] == 0.25 and "total_s" in row.timings
     assert CALLS == ["cpu", "llm"]
-    outcomes = list(JobAttempt.objects.filter(job_id=job.pk).order_by("number").values_list("outcome", flat=True))
+    attempts = JobAttempt.objects.filter(job_id=job.pk).order_by("number")
+    outcomes = list(attempts.values_list("outcome", flat=True))
     assert outcomes == ["handed_on", "succeeded"]
     # a second delivery of either message finds the job done
     assert job_execute(model=DiagnosticJob, job_id=job.pk) == "skipped"
