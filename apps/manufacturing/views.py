@@ -19,7 +19,7 @@ from apps.manufacturing.forms import AlertActionForm, ThresholdsForm, TrainingFo
 from apps.manufacturing.models import Alert, FailureModelVersion, Prediction, TrainingRun
 from core.auth import role_required
 from core.exports import rows_to_csv_response, rows_to_xlsx_response
-from core.htmx import job_status_response
+from core.htmx import batch_status_response, job_status_response
 from core.models import Batch
 from core.roles import user_has_role
 from core.selectors import batch_get_for_user, batch_list_for_user, batch_progress
@@ -111,13 +111,10 @@ def batch_detail(request, batch_id):
 @role_required(ROLE)
 def batch_results_partial(request, batch_id):
     batch = _batch_or_404(request, batch_id)
-    response = render(request, "manufacturing/_batch_results.html", {
+    return batch_status_response(request, batch=batch, template="manufacturing/_batch_results.html", context={
         "batch": batch, "progress": batch_progress(batch=batch),
         "predictions": selectors.batch_predictions(batch=batch),
     })
-    if batch.status in (Batch.Status.DONE, Batch.Status.FAILED) and request.headers.get("HX-Request"):
-        response["HX-Trigger"] = "batch-finished"
-    return response
 
 
 @role_required(ROLE)

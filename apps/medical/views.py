@@ -20,7 +20,7 @@ from apps.medical.models import Instance, KeyImage
 from core import selectors as core_selectors
 from core.auth import role_required
 from core.errors import AppError, ConflictError, form_add_error
-from core.htmx import job_status_response
+from core.htmx import batch_status_response, job_status_response
 from core.models import Batch
 
 PRESET_CHOICES = ["auto", *PRESETS]
@@ -101,10 +101,8 @@ def batch_detail(request, batch_id):
 @role_required("medical")
 def batch_partial(request, batch_id):
     batch = _batch_or_404(request, batch_id)
-    response = render(request, "medical/_batch_live.html", _batch_context(batch))
-    if batch.status in (Batch.Status.DONE, Batch.Status.FAILED) and request.headers.get("HX-Request"):
-        response["HX-Trigger"] = "batch-finished"
-    return response
+    return batch_status_response(request, batch=batch, template="medical/_batch_live.html",
+                                 context=_batch_context(batch))
 
 
 @role_required("medical")

@@ -18,8 +18,8 @@ from core.api.errors import json_error
 from core.audit import audit_record, client_ip
 from core.auth import role_required
 from core.health import readiness
-from core.htmx import job_status_response
-from core.models import ApiToken, Batch
+from core.htmx import batch_status_response, job_status_response
+from core.models import ApiToken
 from core.roles import user_has_role
 
 
@@ -141,11 +141,8 @@ def batch_progress_partial(request, batch_id):
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     if batch is None:
         raise Http404
-    response = render(request, "core/_batch_progress.html",
-                      {"batch": batch, "progress": selectors.batch_progress(batch=batch)})
-    if batch.status in (Batch.Status.DONE, Batch.Status.FAILED) and request.headers.get("HX-Request"):
-        response["HX-Trigger"] = "batch-finished"
-    return response
+    return batch_status_response(request, batch=batch, template="core/_batch_progress.html",
+                                 context={"batch": batch, "progress": selectors.batch_progress(batch=batch)})
 
 
 @require_POST

@@ -23,8 +23,6 @@ from core.services.jobs import jobs_enqueue
 logger = logging.getLogger(__name__)
 
 
-
-
 def batch_create(*, owner, app: str, kind: str, upload, options: dict | None = None) -> Batch:
     """Store an uploaded file as a new batch and queue its parsing."""
     batch = Batch(owner=owner, app=app, kind=kind, original_filename=getattr(upload, "name", "")[:255],
@@ -44,6 +42,7 @@ def safe_name(name: str) -> str:
 
 
 def batch_enqueue(*, batch: Batch) -> None:
+    """Send the batch's id to its app's ingest task (the registry's ``batch_task``) on commit."""
     task_name = batch_task_name(batch.app)
     batch_id = str(batch.pk)
 
