@@ -2,6 +2,7 @@
 
 Nothing a client sends produces a 500: bodies are parsed by hand so malformed JSON and wrong types
 are 400s naming the problem; only engine faults are 500s, and the engine keeps serving after one.
+Bodies larger than ``--max-request-bytes`` are refused with 413 before they are read in full.
 """
 
 from __future__ import annotations
@@ -31,6 +32,24 @@ def _error(status: int, message: str, etype: str, code: Any = None, headers: dic
            param: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": etype, "param": param, "code": code}},
                         status_code=status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or a 413 as soon as it is known to exceed ``limit`` bytes."""
+    def too_large() -> APIError:
+        return APIError(f"request body exceeds this server's limit of {limit} bytes", status=413,
+                        error_type="invalid_request_error", code="request_too_large")
+
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _no_cache(request: Request) -> bool:
@@ -103,7 +122,7 @@ def create_app(service: Service) -> FastAPI:
 
     async def _serve(request: Request, endpoint: str, body_model: type, prepare: Any, respond: Any,
                      stream_fn: Any) -> Response:
-        raw = await request.body()
+        raw = await read_body(request, service.cfg.max_request_bytes)
         req = parse_body(raw, body_model)
         job = await asyncio.to_thread(prepare, req)
         body = req.model_dump(mode="json", by_alias=True)

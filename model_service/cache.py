@@ -1,16 +1,19 @@
 """Exact-match response cache in Redis for deterministic requests (temperature 0, or a seed).
 
-The key is a SHA-256 over the endpoint, the served model id (and its source) and every request
-parameter that can change the answer. Redis trouble never fails a request: the cache is skipped,
+The key is a SHA-256 over the endpoint, the service's identity (model id and source, dtype, context,
+runner, chat template, reasoning parser, jump-forward, code version and a digest of the code) and
+every request parameter that can change the answer. Redis trouble never fails a request: the cache is skipped,
 counted, and retried after a pause; ``/health`` says whether the cache is in use.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,11 +33,25 @@ def redact_url(url: str) -> str:
 
 
 def cache_key(prefix: str, endpoint: str, model_key: str, body: dict[str, Any]) -> str:
-    """Key for a request: everything that determines the answer, canonically serialised."""
-    params = {k: v for k, v in body.items() if k not in _IGNORED}
-    blob = json.dumps({"endpoint": endpoint, "model": model_key, "params": params}, sort_keys=True,
+    """Key for a request: everything that determines the answer.
+
+    The request's top-level fields are sorted by name; values inside them keep their order, because
+    order can matter (a JSON schema's property order is the order of the answer's keys).
+    """
+    params = [[k, body[k]] for k in sorted(body) if k not in _IGNORED]
+    blob = json.dumps({"endpoint": endpoint, "model": model_key, "params": params},
                       separators=(",", ":"), ensure_ascii=False, default=str)
     return f"{prefix}{hashlib.sha256(blob.encode()).hexdigest()}"
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A digest of this package's source files: a new version of the code never reuses old answers."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def is_deterministic(body: dict[str, Any]) -> bool:

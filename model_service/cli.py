@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: forced text is fed at once)")
     p.add_argument("--prefix-cache-mb", type=int, default=256,
                    help="memory for reusing the keys/values of shared prompt prefixes (0: off)")
+    p.add_argument("--grammar-cache-mb", type=int, default=128,
+                   help="memory for compiled grammars (xgrammar's compiler cache and ours, LRU; 0: off)")
+    p.add_argument("--max-request-bytes", type=int, default=4 * 1024 * 1024,
+                   help="largest request body accepted; larger ones get 413 (default 4 MiB)")
     p.add_argument("--threads", type=int, default=usable_cores(),
                    help="torch intra-op threads (default: usable cores)")
     p.add_argument("--weights-cache-dir", default=None,
@@ -67,7 +71,9 @@ def config_from_args(argv: list[str] | None = None) -> ServiceConfig:
     """Parse flags into a :class:`ServiceConfig` (exits with status 2 on bad flags)."""
     args = build_parser().parse_args(argv)
     for flag, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--max-queue", args.max_queue, 1),
-                             ("--prefill-chunk", args.prefill_chunk, 16), ("--threads", args.threads, 1)):
+                             ("--prefill-chunk", args.prefill_chunk, 16), ("--threads", args.threads, 1),
+                             ("--grammar-cache-mb", args.grammar_cache_mb, 0),
+                             ("--max-request-bytes", args.max_request_bytes, 1024)):
         if value < low:
             raise SystemExit(f"error: {flag} must be at least {low}")
     chat_template = None
@@ -86,7 +92,8 @@ def config_from_args(argv: list[str] | None = None) -> ServiceConfig:
         request_timeout=args.request_timeout, api_keys_file=args.api_keys_file, cache_url=cache_url,
         cache_ttl=args.cache_ttl, cache_prefix=args.cache_prefix, chat_template=chat_template,
         reasoning_parser=args.reasoning_parser, runner=args.runner, jump_forward=not args.no_jump_forward,
-        prefix_cache_mb=args.prefix_cache_mb, threads=args.threads,
+        prefix_cache_mb=args.prefix_cache_mb, grammar_cache_mb=args.grammar_cache_mb,
+        max_request_bytes=args.max_request_bytes, threads=args.threads,
         weights_cache_dir=args.weights_cache_dir, log_level=args.log_level)
 
 

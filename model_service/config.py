@@ -40,6 +40,8 @@ class ServiceConfig:
     runner: str = "auto"
     jump_forward: bool = True
     prefix_cache_mb: int = 256
+    grammar_cache_mb: int = 128
+    max_request_bytes: int = 4 * 1024 * 1024
     threads: int = field(default_factory=usable_cores)
     weights_cache_dir: str | None = None
     log_level: str = "info"

@@ -4,116 +4,48 @@ Each iteration runs ONE forward pass over: a token for every running row, the pr
 admitted from the bounded queue (within a prefill token budget; long prompts in chunks), and the
 tokens a grammar forces next for constrained rows (jump-forward: ``{"risk_level": `` costs one
 pass, not five). Grammar-constrained rows (xgrammar bitmask per row) and free rows share the batch.
-Finished,
-cancelled or timed-out rows leave between steps; their slots are reused at once. Results go back
+Finished, cancelled or timed-out rows leave between steps; their slots are reused at once. Results go back
 to the asyncio side through ``loop.call_soon_threadsafe`` (one call per iteration).
+
+Faults: an iteration that raises fails every request it touched (running rows, the partial prefill
+and every request taken from the queue in that iteration) with an error, resets the runner and
+checks the engine with a one-token forward pass; while that self-check fails the engine reports
+itself unhealthy (``/health`` answers 503) and repeats the check every ``probe_interval`` seconds.
+:meth:`Engine.results` never waits for ever (see ``engine_guard.py``). Request and row types are in
+``generation.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from model_service.detok import IncrementalDetokenizer, find_stop, holdback
+from model_service.engine_guard import EngineGuard
+from model_service.generation import Delta, GenRequest, Prefill, QueueFull, Row, deliver
 from model_service.grammar import GrammarService, apply_bitmask
 from model_service.metrics import Metrics
 from model_service.runner import Segment
 from model_service.sampling import (
-    SamplingParams,
     TokenLogprob,
     apply_penalties,
+    apply_repetition_penalty,
     compute_logprobs,
     select_tokens,
+    suppress_tokens,
 )
 
 log = logging.getLogger("model_service.engine")
 
-
-class QueueFull(Exception):
-    """The admission queue is full (answer 503 with Retry-After)."""
+__all__ = ["Delta", "Engine", "GenRequest", "QueueFull"]
 
 
-@dataclass
-class Delta:
-    """A piece of a generation sent to the request's queue."""
-
-    text: str = ""
-    token_ids: list[int] = field(default_factory=list)
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    error: str | None = None
-    index: int = 0
-
-
-class GenRequest:
-    """One generation: prompt tokens, sampling parameters and optional grammar; created on the event loop."""
-
-    def __init__(self, prompt_ids: list[int], params: SamplingParams, *, grammar: Any = None,
-                 grammar_after: str | None = None, timeout: float | None = None,
-                 request_id: str | None = None, index: int = 0, queue: asyncio.Queue[Delta] | None = None):
-        self.id = request_id or uuid.uuid4().hex
-        self.index = index
-        self.prompt_ids = prompt_ids
-        self.params = params
-        self.grammar = grammar
-        self.grammar_after = grammar_after
-        self.arrival = time.monotonic()
-        self.deadline = self.arrival + timeout if timeout else None
-        self.cancelled = False
-        self.done = False
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Delta] = queue if queue is not None else asyncio.Queue()
-
-
-class _Row:
-    """Scheduler state of a running request."""
-
-    __slots__ = ("req", "params", "gen", "matcher", "grammar_after", "output", "cached", "last", "detok",
-                 "text", "emitted", "started", "last_time", "finish", "eos", "forced", "unsent_ids",
-                 "unsent_lps")
-
-    def __init__(self, req: GenRequest, gen: torch.Generator | None, matcher: Any,
-                 detok: IncrementalDetokenizer, eos: set[int]):
-        self.req = req
-        self.params = req.params
-        self.gen = gen
-        self.matcher = matcher
-        self.grammar_after = req.grammar_after if req.grammar is not None else None
-        self.output: list[int] = []
-        self.cached = 0  # tokens whose keys/values are in the runner's cache
-        self.last = -1  # the sampled token to feed next
-        self.detok = detok
-        self.text = ""
-        self.emitted = 0
-        self.started = False
-        self.last_time = 0.0
-        self.finish: str | None = None
-        self.eos = eos
-        self.forced: list[int] = []  # grammar-forced tokens to feed after ``last``
-        self.unsent_ids: list[int] = []
-        self.unsent_lps: list[TokenLogprob] = []
-
-
-@dataclass
-class _Prefill:
-    row: _Row
-    ids: list[int]  # prompt plus tokens the grammar forces at the start
-    done: int = 0
-    complete: bool = False
-
-
-class Engine:
+class Engine(EngineGuard):
     """Owns the runner; schedules requests in continuous batches (see module doc)."""
 
     def __init__(self, runner: Any, tokenizer: Any, grammars: GrammarService, metrics: Metrics, *,
@@ -134,16 +66,22 @@ class Engine:
         self._incoming: deque[GenRequest] = deque()
         self._waiting: deque[GenRequest] = deque()
         self._n_waiting = 0
-        self._rows: list[_Row] = []
-        self._prefilling: list[_Prefill] = []  # at most one partial prompt between steps
+        self._rows: list[Row] = []
+        self._prefilling: list[Prefill] = []  # at most one partial prompt between steps
         self._events: list[tuple[GenRequest, Delta]] = []
         self._stop = False
         self._thread: threading.Thread | None = None
         self._bitmask = grammars.allocate_bitmask(max_batch + 1)
         self._scratch = grammars.allocate_bitmask(1)
+        self._taken: list[GenRequest] = []  # taken from the queue in the current iteration
         self.steps = 0
         self.healthy = True
+        self.unhealthy_reason: str | None = None
         self.last_error: str | None = None
+        self.probe_interval = 5.0  # seconds between self-checks while unhealthy
+        self._next_probe = 0.0
+        self.poll_interval = 1.0  # how often a waiting client checks that it will be answered
+        self.deadline_grace = 30.0  # seconds past a request's deadline before the client gives up
 
     # ----- public API (event-loop side) ------------------------------------------------------
     def start(self) -> None:
@@ -186,24 +124,6 @@ class Engine:
             with self._cond:
                 self._cond.notify()
 
-    async def results(self, reqs: list[GenRequest]) -> AsyncIterator[Delta]:
-        """Yield the deltas of submitted requests (sharing one queue) until all are finished.
-
-        Leaving early (client gone, task cancelled) cancels whatever is still running.
-        """
-        queue = reqs[0].queue
-        pending = len(reqs)
-        try:
-            while pending:
-                delta = await queue.get()
-                if delta.finish_reason is not None or delta.error is not None:
-                    pending -= 1
-                yield delta
-        finally:
-            for req in reqs:
-                if not req.done:
-                    self.cancel(req)
-
     # ----- engine thread ---------------------------------------------------------------------
     def _run(self) -> None:
         if self.threads:
@@ -211,25 +131,34 @@ class Engine:
         with torch.inference_mode():
             while True:
                 with self._cond:
-                    while not self._stop and not self._incoming and not self._waiting and not self._rows \
-                            and not self._prefilling:
-                        self._cond.wait(timeout=1.0)
+                    while not self._stop and not self._has_work():
+                        if not self.healthy and time.monotonic() >= self._next_probe:
+                            break
+                        self._cond.wait(timeout=min(1.0, self.probe_interval))
                     if self._stop:
                         break
                     while self._incoming:
                         self._waiting.append(self._incoming.popleft())
+                if not self._has_work():  # idle and unhealthy: check again
+                    self._check_health(self.last_error)
+                    continue
                 try:
                     self._iteration()
-                    self.healthy = True
+                    self.healthy, self.unhealthy_reason = True, None
                 except Exception as exc:  # keep serving: fail the batch, reset the model state
                     log.exception("engine iteration failed")
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     self._fail_all(f"internal error in the generation engine: {type(exc).__name__}")
+                    self._check_health(self.last_error)
                 self._flush()
         self._fail_all("the model service is shutting down")
         self._flush()
 
+    def _has_work(self) -> bool:
+        return bool(self._incoming or self._waiting or self._rows or self._prefilling)
+
     def _iteration(self) -> None:
+        self._taken = []
         now = time.monotonic()
         self._drop_dead_waiting(now)
         for row in self._rows:
@@ -269,11 +198,11 @@ class Engine:
                 keep.append(req)
         self._waiting = keep
 
-    def _plan(self) -> tuple[list[Segment], list[_Prefill]]:
+    def _plan(self) -> tuple[list[Segment], list[Prefill]]:
         """Segments of the next pass: forced tokens of running rows, then prompt chunks of newcomers."""
         segments = [Segment(i, r.forced, r.cached + 1) for i, r in enumerate(self._rows) if r.forced]
         budget = self.prefill_chunk if self._rows else 4 * self.prefill_chunk
-        new: list[_Prefill] = []
+        new: list[Prefill] = []
         slot = len(self._rows)
         pending = list(self._prefilling)
         while budget > 0:
@@ -283,6 +212,7 @@ class Engine:
                 if not self._waiting or len(self._rows) + len(new) >= self.max_batch:
                     break
                 req = self._waiting.popleft()
+                self._taken.append(req)  # answered by _fail_all if this iteration fails
                 with self._cond:
                     self._n_waiting -= 1
                 if req.cancelled:
@@ -307,23 +237,23 @@ class Engine:
                 break
         return segments, new
 
-    def _new_prefill(self, req: GenRequest) -> _Prefill:
+    def _new_prefill(self, req: GenRequest) -> Prefill:
         matcher = None
         if req.grammar is not None and req.grammar_after is None:
             matcher = self.grammars.matcher(req.grammar)
         eos = set() if req.params.ignore_eos else set(self.eos_ids)
         eos |= set(req.params.stop_token_ids)
         gen = req.params.make_generator(device="cpu")
-        row = _Row(req, gen, matcher, IncrementalDetokenizer(self.tokenizer, req.prompt_ids), eos)
+        row = Row(req, gen, matcher, IncrementalDetokenizer(self.tokenizer, req.prompt_ids), eos)
         ids = list(req.prompt_ids)
         room = min(req.params.max_tokens, self.max_len - len(ids)) - 1  # leave room for a sampled token
         forced = self._forced(row, room)
         if forced:  # the grammar's fixed opening (e.g. '{"risk_level":') joins the prompt's prefill
             ids += forced
             self._append_forced(row, forced)
-        return _Prefill(row=row, ids=ids)
+        return Prefill(row=row, ids=ids)
 
-    def _step(self, segments: list[Segment], new: list[_Prefill]) -> None:
+    def _step(self, segments: list[Segment], new: list[Prefill]) -> None:
         rows = self._rows
         n = len(rows)
         slots, logits = self.runner.step([r.last for r in rows], [r.cached for r in rows], segments)
@@ -347,7 +277,7 @@ class Engine:
         self._prefilling = [pf for pf in new if not pf.complete]
         self._remove_finished()
 
-    def _process(self, rows: list[_Row], logits: torch.Tensor) -> None:
+    def _process(self, rows: list[Row], logits: torch.Tensor) -> None:
         """Grammar masks, penalties, logprobs, sampling, then per-row bookkeeping for one token each."""
         logits = logits.cpu() if logits.device.type != "cpu" else logits
         g_rows = [i for i, r in enumerate(rows) if r.matcher is not None]
@@ -359,8 +289,13 @@ class Engine:
                 rows[i].matcher.fill_next_token_bitmask(bitmask, i)
             apply_bitmask(logits, bitmask, g_rows)
         for i, r in enumerate(rows):
-            if r.params.presence_penalty or r.params.frequency_penalty:
-                apply_penalties(logits, i, r.output, r.params.presence_penalty, r.params.frequency_penalty)
+            p = r.params
+            if p.presence_penalty or p.frequency_penalty:
+                apply_penalties(logits, i, r.output, p.presence_penalty, p.frequency_penalty)
+            if p.repetition_penalty != 1.0:
+                apply_repetition_penalty(logits, i, r.seen_mask(logits.shape[-1]), p.repetition_penalty)
+            if len(r.output) < p.min_tokens and r.eos:
+                suppress_tokens(logits, i, r.eos)
         tokens = select_tokens(logits, [r.params for r in rows], [r.gen for r in rows])
         lp_rows = [i for i, r in enumerate(rows) if r.params.logprobs is not None]
         lps = compute_logprobs(logits, lp_rows, [tokens[i] for i in lp_rows],
@@ -370,7 +305,7 @@ class Engine:
         for i, r in enumerate(rows):
             self._advance(r, tokens[i], lp_by_row.get(i), now)
 
-    def _forced(self, r: _Row, limit: int) -> list[int]:
+    def _forced(self, r: Row, limit: int) -> list[int]:
         """Tokens the grammar forces next (accepted into the matcher), at most ``limit``."""
         if not self.jump_forward or r.matcher is None or limit <= 0:
             return []
@@ -386,7 +321,7 @@ class Engine:
                 return []
         return ids
 
-    def _append_forced(self, r: _Row, forced: list[int]) -> None:
+    def _append_forced(self, r: Row, forced: list[int]) -> None:
         for tok in forced:
             r.output.append(tok)
             r.text += r.detok.add(tok)
@@ -394,7 +329,7 @@ class Engine:
             if r.params.logprobs is not None:
                 r.unsent_lps.append(TokenLogprob(tok, 0.0, [(tok, 0.0)] if r.params.logprobs else []))
 
-    def _advance(self, r: _Row, tok: int, lp: TokenLogprob | None, now: float) -> None:
+    def _advance(self, r: Row, tok: int, lp: TokenLogprob | None, now: float) -> None:
         req = r.req
         if not r.started:
             r.started = True
@@ -430,7 +365,8 @@ class Engine:
                 self._append_forced(r, forced)
                 r.forced = forced
                 self.metrics.generation_tokens.inc(len(forced))
-        if r.finish is None and r.params.stop and len(r.text) > start:
+        stops_allowed = len(r.output) >= r.params.min_tokens  # as in vLLM: no stop before min_tokens
+        if r.finish is None and r.params.stop and len(r.text) > start and stops_allowed:
             cut = find_stop(r.text, r.params.stop, start)
             if cut is not None:
                 r.text = r.text[:cut]
@@ -453,13 +389,13 @@ class Engine:
             self._complete(r)
         self._events.append((req, delta))
 
-    def _complete(self, r: _Row) -> None:
+    def _complete(self, r: Row) -> None:
         req = r.req
         req.done = True
         self.metrics.e2e.observe(time.monotonic() - req.arrival)
         self.metrics.finished(r.finish or "stop")
 
-    def _finish(self, r: _Row, reason: str) -> None:
+    def _finish(self, r: Row, reason: str) -> None:
         """End a row early (cancelled / timeout)."""
         r.finish = reason
         r.req.done = True
@@ -488,13 +424,19 @@ class Engine:
         self._events.append((req, delta))
 
     def _fail_all(self, message: str) -> None:
-        for r in self._rows + [pf.row for pf in self._prefilling]:
-            if r.finish is None:
-                r.req.done = True
-                self._events.append((r.req, Delta(error=message)))
+        """Answer every request the engine holds with an error (and, when stopping, every queued one)."""
+        held = [r.req for r in self._rows] + [pf.row.req for pf in self._prefilling] + self._taken
+        for req in held:
+            if not req.done:
+                req.done = True
+                self._events.append((req, Delta(error=message)))
         self._rows = []
         self._prefilling = []
+        self._taken = []
         if self._stop:
+            with self._cond:
+                while self._incoming:
+                    self._waiting.append(self._incoming.popleft())
             while self._waiting:
                 self._close(self._waiting.popleft(), Delta(error=message), waiting=True)
         try:
@@ -512,12 +454,6 @@ class Engine:
             by_loop.setdefault(req.loop, []).append((req, delta))
         for loop, items in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_deliver, items)
+                loop.call_soon_threadsafe(deliver, items)
             except RuntimeError:  # loop closed
                 pass
-
-
-def _deliver(items: list[tuple[GenRequest, Delta]]) -> None:
-    for req, delta in items:
-        delta.index = req.index
-        req.queue.put_nowait(delta)

@@ -7,7 +7,9 @@ slot cache (keys stored transposed, ``[layers, slots, kv_heads, head_dim, length
 no copy; values ``[..., length, head_dim]``) that grows on demand (rows and length double up to the
 configured limits) and shrinks when idle. Decode rows are compact in slots ``0..n-1``.
 The weights are the model's own tensors (q/k/v and gate/up are concatenated once and the modules
-are re-pointed at views of the fused tensors, so memory is not doubled).
+are re-pointed at views of the fused tensors, so memory is not doubled). Biases (Qwen2's q/k/v,
+Llama's ``attention_bias`` on q/k/v/o and ``mlp_bias`` on gate/up/down) are applied as the model
+does; ``make_runner`` also compares this runner's logits with the model's own forward at start-up.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ class _Linear:
         return F.linear(x, self.w, self.b)
 
     def add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """``residual + x @ w.T`` with the add fused into the GEMM."""
+        """``residual + x @ w.T (+ b)`` with the add fused into the GEMM."""
         if self.packed is not None and x.shape[0] >= PACK_MIN_ROWS:
-            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.packed, None, "add")
-        return torch.addmm(residual, x, self.w.t())
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.packed, self.b, "add")
+        return torch.addmm(residual if self.b is None else residual + self.b, x, self.w.t())
 
 
 def _can_pack(model: Any, device: torch.device, dtype: torch.dtype) -> bool:
@@ -67,10 +69,16 @@ class _Layer:
     n2: torch.Tensor
 
 
+def _bias(linear: torch.nn.Linear) -> torch.Tensor | None:
+    return None if linear.bias is None else linear.bias.detach()
+
+
 def _fuse(parts: list[torch.nn.Linear]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Concatenate linear weights (and biases) and point the modules at views of the result."""
     weight = torch.cat([p.weight.detach() for p in parts]).contiguous()
     has_bias = all(p.bias is not None for p in parts)
+    if not has_bias and any(p.bias is not None for p in parts):
+        raise ValueError("some of the fused projections have a bias and some do not")
     bias = torch.cat([p.bias.detach() for p in parts]).contiguous() if has_bias else None
     offset = 0
     for p in parts:
@@ -111,14 +119,17 @@ class FastLlamaRunner:
         for layer in inner.layers:
             a, m = layer.self_attn, layer.mlp
             wqkv, bqkv = _fuse([a.q_proj, a.k_proj, a.v_proj])
-            wgu, _ = _fuse([m.gate_proj, m.up_proj])
+            wgu, bgu = _fuse([m.gate_proj, m.up_proj])
+            wo, wdown = a.o_proj.weight.detach(), m.down_proj.weight.detach()
             self.layers.append(_Layer(qkv=_Linear(wqkv, bqkv, self.packed),
-                                      o=_Linear(a.o_proj.weight.detach(), None, self.packed),
-                                      gate_up=_Linear(wgu, None, self.packed),
-                                      down=_Linear(m.down_proj.weight.detach(), None, self.packed),
+                                      o=_Linear(wo, _bias(a.o_proj), self.packed),
+                                      gate_up=_Linear(wgu, bgu, self.packed),
+                                      down=_Linear(wdown, _bias(m.down_proj), self.packed),
                                       n1=layer.input_layernorm.weight.detach(),
                                       n2=layer.post_attention_layernorm.weight.detach()))
-        self.head = _Linear(self.lm_head, None, self.packed)
+        head = model.get_output_embeddings()
+        self.head = _Linear(self.lm_head, _bias(head) if isinstance(head, torch.nn.Linear) else None,
+                            self.packed)
         rotary = inner.rotary_emb
         inv_freq = rotary.inv_freq.detach().float().to(self.device)
         scaling = float(getattr(rotary, "attention_scaling", 1.0))

@@ -2,11 +2,16 @@
 
 JSON is generated without free whitespace (``any_whitespace=False``: one line, ``", "`` and ``": "``
 separators), which keeps answers short and stops a small model from looping on blank lines.
+
+Caches are keyed on the schema text as sent (property order is part of the grammar: it fixes the
+order of the answer's keys) and bounded: xgrammar's compiler cache by ``cache_limit_bytes`` and our
+LRU of compiled grammars by the same byte budget and ``cache_size`` entries.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -18,20 +23,28 @@ from jsonschema.exceptions import SchemaError
 
 from model_service.errors import BadRequest
 
+DEFAULT_CACHE_BYTES = 128 << 20
+_CPP_PREFIX = re.compile(r"^\[[0-9:]+\] \S+:[0-9]+: ")
+
 
 class GrammarService:
     """Compiles JSON schemas and tool-call formats for one tokenizer; thread-safe, LRU-cached."""
 
-    def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int], cache_size: int = 256):
+    def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int], cache_size: int = 256,
+                 cache_limit_bytes: int = DEFAULT_CACHE_BYTES):
         self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size,
                                                        stop_token_ids=stop_token_ids)
-        self.compiler = xgr.GrammarCompiler(self.info, max_threads=1, cache_enabled=True)
+        enabled = cache_limit_bytes > 0
+        self.compiler = xgr.GrammarCompiler(self.info, max_threads=1, cache_enabled=enabled,
+                                            cache_limit_bytes=cache_limit_bytes if enabled else -1)
         self.vocab_size = vocab_size
         self.stop_token_ids = list(stop_token_ids)
         self.decoded_vocab: list[bytes] = list(self.info.decoded_vocab)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, xgr.CompiledGrammar] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[xgr.CompiledGrammar, int]] = OrderedDict()
+        self._cache_size = cache_size if enabled else 0
+        self.cache_limit_bytes = max(0, cache_limit_bytes)
+        self.cache_bytes = 0
         self.compiled_count = 0
 
     def _cached(self, key: str, build: Any) -> xgr.CompiledGrammar:
@@ -39,14 +52,26 @@ class GrammarService:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-                return hit
+                return hit[0]
         compiled = build()
+        size = int(getattr(compiled, "memory_size_bytes", 0))
         with self._lock:
             self.compiled_count += 1
-            self._cache[key] = compiled
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            if key in self._cache or size > self.cache_limit_bytes or self._cache_size <= 0:
+                return compiled
+            self._cache[key] = (compiled, size)
+            self.cache_bytes += size
+            while len(self._cache) > self._cache_size or self.cache_bytes > self.cache_limit_bytes:
+                _, (_, old) = self._cache.popitem(last=False)
+                self.cache_bytes -= old
         return compiled
+
+    def cache_stats(self) -> dict[str, int]:
+        """Entries and bytes of our LRU and of xgrammar's compiler cache (for /health)."""
+        with self._lock:
+            entries, used = len(self._cache), self.cache_bytes
+        return {"entries": entries, "bytes": used, "limit_bytes": self.cache_limit_bytes,
+                "compiler_bytes": int(self.compiler.get_cache_size_bytes())}
 
     def json_schema(self, schema: Any,
                     param: str = "response_format.json_schema.schema") -> xgr.CompiledGrammar:
@@ -58,15 +83,14 @@ class GrammarService:
         except SchemaError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             raise BadRequest(f"{param} is not a valid JSON Schema at {where}: {exc.message}", param=param)
-        key = "schema:" + json.dumps(schema, sort_keys=True)
+        key = "schema:" + json.dumps(schema)  # not sorted: property order is the answer's key order
 
         def build() -> xgr.CompiledGrammar:
             try:
                 return self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False,
                                                          strict_mode=True)
             except (RuntimeError, ValueError, TypeError) as exc:
-                message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                raise BadRequest(f"{param} cannot be compiled into a grammar: {message}", param=param)
+                raise BadRequest(f"{param} cannot be compiled into a grammar: {_last_line(exc)}", param=param)
 
         return self._cached(key, build)
 
@@ -81,7 +105,7 @@ class GrammarService:
         ``choice`` is ``auto`` (free text, a call's JSON constrained once ``<tool_call>`` starts) or
         ``required`` (at least one call). Without ``parallel`` the output ends after the first call.
         """
-        key = "tools:" + json.dumps([tools, choice, parallel], sort_keys=True)
+        key = "tools:" + json.dumps([tools, choice, parallel])
 
         def build() -> xgr.CompiledGrammar:
             try:
@@ -89,11 +113,40 @@ class GrammarService:
                                                    reasoning="disabled", parallel_tool_calls=parallel)
                 return self.compiler.compile_structural_tag(tag)
             except (RuntimeError, ValueError, TypeError) as exc:
-                message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                raise BadRequest(f"tools: a parameter schema cannot be compiled into a grammar: {message}",
-                                 param="tools")
+                raise BadRequest("tools: a parameter schema cannot be compiled into a grammar: "
+                                 f"{_last_line(exc)}", param="tools")
 
         return self._cached(key, build)
+
+    def choice(self, choices: Any, param: str = "guided_choice") -> xgr.CompiledGrammar:
+        """The output is exactly one of ``choices`` (a non-empty list of non-empty strings)."""
+        if (not isinstance(choices, list) or not choices
+                or not all(isinstance(c, str) and c for c in choices)):
+            raise BadRequest(f"{param} must be a non-empty list of non-empty strings", param=param)
+        # EBNF string literals take JSON-style escapes (quotes, backslashes, \n, \uXXXX).
+        ebnf = "root ::= " + " | ".join(json.dumps(c) for c in dict.fromkeys(choices))
+        key = "choice:" + json.dumps(choices)
+
+        def build() -> xgr.CompiledGrammar:
+            try:
+                return self.compiler.compile_grammar(ebnf)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise BadRequest(f"{param} cannot be compiled into a grammar: {_last_line(exc)}", param=param)
+
+        return self._cached(key, build)
+
+    def regex(self, pattern: Any, param: str = "guided_regex") -> xgr.CompiledGrammar:
+        """The output matches ``pattern`` in full (xgrammar's regex dialect: no lookaround or backrefs)."""
+        if not isinstance(pattern, str) or not pattern:
+            raise BadRequest(f"{param} must be a non-empty regular expression", param=param)
+
+        def build() -> xgr.CompiledGrammar:
+            try:
+                return self.compiler.compile_regex(pattern)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise BadRequest(f"{param} cannot be compiled into a grammar: {_last_line(exc)}", param=param)
+
+        return self._cached("regex:" + pattern, build)
 
     def matcher(self, compiled: xgr.CompiledGrammar) -> xgr.GrammarMatcher:
         """A fresh matcher (one per batch row)."""
@@ -114,6 +167,12 @@ class GrammarService:
                 clear = ~(1 << (tok % 32)) & 0xFFFFFFFF
                 row[tok // 32] &= clear - (1 << 32) if clear >= 1 << 31 else clear
         return not bool(row.any())
+
+
+def _last_line(exc: Exception) -> str:
+    """xgrammar's message without its ``[time] file.cc:line:`` prefix."""
+    text = str(exc).strip()
+    return _CPP_PREFIX.sub("", text.splitlines()[-1]) if text else type(exc).__name__
 
 
 def apply_bitmask(logits: torch.Tensor, bitmask: torch.Tensor, rows: list[int]) -> None:

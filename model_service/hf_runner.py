@@ -4,6 +4,11 @@ Active rows share one left-padded cache; a newly prefilled row is padded to the 
 concatenated (its own cache is built alone, chunk by chunk); finished rows are dropped by index and
 all-padding columns on the left are trimmed. Positions are passed explicitly, so padding never shifts
 RoPE. Used for models the fused runner does not cover, and for models spread over several GPUs.
+
+Sliding-window layers (Mistral-style) keep every position in a plain layer instead of transformers'
+cropping ``DynamicSlidingWindowLayer``: rows of different lengths can then be padded and concatenated
+like any other, and the window is applied by the attention mask (which counts distances in the padded
+cache, the same as in each row's own sequence because padding is only ever on the left).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from model_service.runner import Segment
 
@@ -44,9 +50,13 @@ class HFRunner:
 
     def _new_cache(self) -> Any:
         try:
-            return DynamicCache(config=self.model.config)
+            cache = DynamicCache(config=self.model.config)
         except TypeError:  # pragma: no cover - older signatures
             return DynamicCache()
+        # Cropping sliding-window layers cannot be padded and batched: keep all positions instead.
+        cache.layers = [DynamicLayer() if type(layer) is DynamicSlidingWindowLayer else layer
+                        for layer in cache.layers]
+        return cache
 
     def step(self, tokens: list[int], positions: list[int], segments: list[Segment]
              ) -> tuple[list[int], torch.Tensor]:

@@ -1,22 +1,41 @@
 """Request bodies of the OpenAI-compatible endpoints (pydantic, strict types) and their validation.
 
-Every problem becomes a :class:`BadRequest` (HTTP 400) whose message names the field. Unknown
-fields are accepted and ignored, as vLLM does.
+Every problem becomes a :class:`BadRequest` (HTTP 400) whose message names the field. Nothing a
+client sends is dropped in silence: an unknown field is a 400 naming it, except that an unknown field
+whose value is ``null`` asks for nothing and is ignored (clients that send back an earlier answer's
+message object include ``"audio": null``, ``"function_call": null``...). Fields accepted but
+ignored on purpose, each for a stated reason, are listed in :data:`IGNORED_FIELDS`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from model_service.errors import BadRequest
 
 MAX_TOP_LOGPROBS = 20
 
+# Accepted and ignored, with the reason (also in docs/model_service.md).
+IGNORED_FIELDS = {
+    "user": "an end-user id for the provider's abuse monitoring; it cannot change the answer",
+    "messages[].refusal": "output field of an earlier assistant answer sent back as history",
+    "messages[].annotations": "output field (citations) of an earlier assistant answer sent back as history",
+}
+
 
 class _Base(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_null_unknowns(cls, data: Any) -> Any:
+        """An unknown field set to null asks for nothing: drop it (any other unknown field is a 400)."""
+        if isinstance(data, dict):
+            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            return {k: v for k, v in data.items() if v is not None or k in known}
+        return data
 
 
 class StreamOptions(_Base):
@@ -83,9 +102,14 @@ class _Sampling(_Base):
     seed: int | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
+    repetition_penalty: Annotated[float, Field(gt=0.0, le=2.0)] = 1.0
+    min_tokens: Annotated[int, Field(ge=0)] = 0
+    min_p: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     ignore_eos: bool = False
-    user: str | None = None
+    user: str | None = None  # ignored: see IGNORED_FIELDS
     response_format: ResponseFormat | None = None
+    guided_choice: list[str] | None = None
+    guided_regex: str | None = None
     logit_bias: dict[str, float] | None = None
 
     def stop_list(self) -> list[str]:
@@ -118,6 +142,8 @@ class ChatMessage(_Base):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     reasoning_content: str | None = None
+    refusal: str | None = None  # ignored: see IGNORED_FIELDS
+    annotations: list[Any] | None = None  # ignored: see IGNORED_FIELDS
 
 
 class ChatRequest(_Sampling):
@@ -157,6 +183,19 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
             raise BadRequest(f"request body is not valid JSON: {detail}")
         if "model_type" in kinds and len(exc.errors()) == 1 and not exc.errors()[0].get("loc"):
             raise BadRequest("request body must be a JSON object")
+        unknown = [e for e in exc.errors() if e.get("type") == "extra_forbidden"]
+        if unknown:
+            names = [_loc(e) for e in unknown]
+            raise BadRequest(f"unknown parameter{'s' if len(names) > 1 else ''} {', '.join(names)}: "
+                             "not supported by this server (remove it, or send null)", param=names[0],
+                             code="unknown_parameter")
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first.get("loc", ())) or None
         raise BadRequest(f"invalid request: {_describe(exc)}", param=param)
+
+
+def _loc(err: Any) -> str:
+    out = ""
+    for part in err.get("loc", ()):
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,7 +1,12 @@
-"""Sampling parameters and batched token selection (greedy, temperature, top-k, top-p, penalties).
+"""Sampling parameters and batched token selection (greedy, temperature, top-k, top-p, min-p, penalties).
 
 Each sampled row draws from its own ``torch.Generator``; a request with ``seed`` gets a generator
 seeded with it, so its draws do not depend on what else shares the batch.
+
+Logits processing, in the scheduler's order: grammar mask, presence/frequency penalties, repetition
+penalty (over prompt and output tokens, as in transformers and vLLM), ``min_tokens`` (end tokens are
+masked until that many tokens exist), then log-probabilities are taken; sampling then applies
+temperature, min-p, top-k and top-p.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ class SamplingParams:
     logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    min_tokens: int = 0
+    min_p: float = 0.0
 
     @property
     def greedy(self) -> bool:
@@ -51,8 +59,35 @@ def apply_penalties(logits: torch.Tensor, row: int, generated: list[int], presen
     logits[row, ids] -= frequency * counts.to(logits.dtype) + presence
 
 
-def _filter(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Mask logits outside each row's top-k / nucleus (rows of a [m, V] tensor)."""
+def apply_repetition_penalty(logits: torch.Tensor, row: int, seen: torch.Tensor, penalty: float) -> None:
+    """transformers/vLLM repetition penalty (in place): logits of ``seen`` tokens (a [V] bool mask of the
+    prompt and output tokens) are divided by ``penalty`` when positive and multiplied when negative."""
+    if penalty == 1.0:
+        return
+    x = logits[row]
+    logits[row] = torch.where(seen, torch.where(x > 0, x / penalty, x * penalty), x)
+
+
+def suppress_tokens(logits: torch.Tensor, row: int, token_ids: list[int] | set[int]) -> None:
+    """Forbid ``token_ids`` in ``row`` (``min_tokens``), unless nothing else would be allowed (a grammar
+    that only allows the end): then the row is left as it was."""
+    ids = [t for t in token_ids if 0 <= t < logits.shape[-1]]
+    if not ids:
+        return
+    idx = torch.tensor(ids, device=logits.device)
+    saved = logits[row, idx].clone()
+    logits[row, idx] = float("-inf")
+    if not bool(torch.isfinite(logits[row]).any()):
+        logits[row, idx] = saved
+
+
+def _filter(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+            min_p: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask logits outside each row's min-p / top-k / nucleus (rows of a [m, V] tensor)."""
+    if min_p is not None and bool((min_p > 0).any()):
+        probs = torch.softmax(logits, dim=-1)
+        keep = probs >= min_p[:, None] * probs.max(dim=-1, keepdim=True).values
+        logits = logits.masked_fill(~keep, float("-inf"))
     if bool((top_k > 0).any()) or bool((top_p < 1.0).any()):
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         vocab = logits.shape[-1]
@@ -88,7 +123,8 @@ def select_tokens(logits: torch.Tensor, params: list[SamplingParams],
         sub = sub / temps[:, None]
         top_k = torch.tensor([params[i].top_k for i in sampled], device=logits.device)
         top_p = torch.tensor([params[i].top_p for i in sampled], device=logits.device, dtype=sub.dtype)
-        probs = torch.softmax(_filter(sub, top_k, top_p), dim=-1)
+        min_p = torch.tensor([params[i].min_p for i in sampled], device=logits.device, dtype=sub.dtype)
+        probs = torch.softmax(_filter(sub, top_k, top_p, min_p), dim=-1)
         for j, i in enumerate(sampled):
             out[i] = int(torch.multinomial(probs[j], 1, generator=gens[i]))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -11,8 +12,9 @@ from typing import Any
 
 from starlette.requests import Request
 
+import model_service
 from model_service.auth import KeyAuth, load_keys
-from model_service.cache import CacheError, ResponseCache, cache_key, is_deterministic
+from model_service.cache import CacheError, ResponseCache, cache_key, code_fingerprint, is_deterministic
 from model_service.chat import render_chat
 from model_service.config import ServiceConfig
 from model_service.engine import Engine, GenRequest, QueueFull
@@ -85,7 +87,8 @@ class Service:
         vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self.vocab_size = vocab_size
         self.eos_ids = loaded.eos_token_ids
-        self.grammars = GrammarService(self.tokenizer, vocab_size, self.eos_ids)
+        self.grammars = GrammarService(self.tokenizer, vocab_size, self.eos_ids,
+                                       cache_limit_bytes=int(cfg.grammar_cache_mb * 1024 * 1024))
         self.vocab = Vocab(self.grammars.decoded_vocab)
         self.runner = make_runner(model, multi_device=loaded.multi_device, max_batch=cfg.max_batch_size,
                                   max_len=self.max_len, kind=cfg.runner,
@@ -95,6 +98,7 @@ class Service:
                              prefill_chunk=cfg.prefill_chunk, threads=cfg.threads,
                              jump_forward=cfg.jump_forward)
         self.cache = ResponseCache(cfg.cache_url, ttl=cfg.cache_ttl, prefix=cfg.cache_prefix)
+        self.cache_identity = self._cache_identity()
         self.auth = KeyAuth(load_keys(cfg.api_keys_file))
         self.started = time.time()
 
@@ -105,16 +109,15 @@ class Service:
             raise BadRequest(f"model {name!r} does not exist here; available: {', '.join(self.names)}",
                              param="model", code="model_not_found")
 
-    def _budget(self, requested: int | None, prompt_len: int, param: str) -> int:
+    def _budget(self, requested: int | None, prompt_len: int, param: str, prompt_param: str) -> int:
+        """Tokens the answer may have; ``prompt_param`` names the prompt (``messages`` or ``prompt``)."""
         if prompt_len == 0:
-            raise BadRequest("the prompt is empty", param="prompt")
+            raise BadRequest("the prompt is empty", param=prompt_param)
         if requested is not None and requested <= 0:
             raise BadRequest(f"{param} must be at least 1, got {requested}", param=param)
         if prompt_len >= self.max_len:
             raise BadRequest(f"the prompt is {prompt_len} tokens but the model's context is "
-                             f"{self.max_len} tokens",
-                             param="messages" if param != "max_tokens" else "prompt",
-                             code="context_length_exceeded")
+                             f"{self.max_len} tokens", param=prompt_param, code="context_length_exceeded")
         room = self.max_len - prompt_len
         if requested is None:
             return room
@@ -132,16 +135,29 @@ class Service:
         top_k = body.top_k or 0
         if top_k < -1:
             raise BadRequest("top_k must be -1 (off), 0 (off) or positive", param="top_k")
+        if body.min_tokens > max_tokens:
+            raise BadRequest(f"min_tokens={body.min_tokens} is more than the {max_tokens} tokens the answer "
+                             "may have", param="min_tokens")
         return SamplingParams(
             max_tokens=max_tokens,
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=1.0 if body.top_p is None else body.top_p,
             top_k=max(top_k, 0), seed=body.seed, stop=body.stop_list(),
             stop_token_ids=list(body.stop_token_ids or []), ignore_eos=body.ignore_eos, logprobs=logprobs,
-            presence_penalty=body.presence_penalty, frequency_penalty=body.frequency_penalty)
+            presence_penalty=body.presence_penalty, frequency_penalty=body.frequency_penalty,
+            repetition_penalty=body.repetition_penalty, min_tokens=body.min_tokens, min_p=body.min_p)
 
     def _response_grammar(self, body: _Sampling) -> Any:
+        guided = [name for name in ("guided_choice", "guided_regex") if getattr(body, name) is not None]
         rf = body.response_format
+        if len(guided) > 1:
+            raise BadRequest("use only one of guided_choice and guided_regex", param=guided[1])
+        if guided and rf is not None and rf.type != "text":
+            raise BadRequest(f"use either {guided[0]} or response_format, not both", param=guided[0])
+        if body.guided_choice is not None:
+            return self.grammars.choice(body.guided_choice)
+        if body.guided_regex is not None:
+            return self.grammars.regex(body.guided_regex)
         if rf is None or rf.type == "text":
             return None
         if rf.type == "json_object":
@@ -158,13 +174,16 @@ class Service:
         plan = plan_tools(req)
         if plan.active and req.response_format is not None and req.response_format.type != "text":
             raise BadRequest("use either tools or response_format, not both", param="response_format")
+        for name in ("guided_choice", "guided_regex"):
+            if plan.active and getattr(req, name) is not None:
+                raise BadRequest(f"use either tools or {name}, not both", param=name)
         if req.top_logprobs is not None and not req.logprobs:
             raise BadRequest("top_logprobs needs logprobs: true", param="top_logprobs")
         text = render_chat(self.tokenizer, req, plan)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         requested = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
-        max_tokens = self._budget(requested, len(ids), param)
+        max_tokens = self._budget(requested, len(ids), param, "messages")
         params = self._sampling(req, max_tokens, (req.top_logprobs or 0) if req.logprobs else None)
         reasoning_on = self.cfg.reasoning_parser != "none"
         in_reasoning = reasoning_on and prompt_opens_think(text)
@@ -209,7 +228,7 @@ class Service:
             prompts.append(ids)
         if len(prompts) * req.n > 64:
             raise BadRequest("at most 64 choices per request (prompts x n)", param="n")
-        max_tokens = min(self._budget(req.max_tokens, len(ids), "max_tokens") for ids in prompts)
+        max_tokens = min(self._budget(req.max_tokens, len(ids), "max_tokens", "prompt") for ids in prompts)
         params = self._sampling(req, max_tokens, req.logprobs)
         grammar = self._response_grammar(req)
         return Job(kind="completion", prompts=prompts, prompt_texts=texts, params=params, n=req.n,
@@ -304,9 +323,21 @@ class Service:
                 "system_fingerprint": None}
 
     # ----- cache -----------------------------------------------------------------------------
+    def _cache_identity(self) -> str:
+        """Everything besides the request that shapes an answer: model, prompt rendering, decoding, code."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        template_text = json.dumps(template, sort_keys=True, default=str)
+        return json.dumps({
+            "model": self.model_id, "source": self.loaded.source, "dtype": str(self.loaded.dtype),
+            "max_model_len": self.max_len, "runner": self.runner.name,
+            "chat_template": hashlib.sha256(template_text.encode()).hexdigest(),
+            "reasoning_parser": self.cfg.reasoning_parser, "jump_forward": self.engine.jump_forward,
+            "version": model_service.__version__, "code": code_fingerprint(),
+        }, sort_keys=True)
+
     def cache_key_for(self, endpoint: str, body: dict[str, Any]) -> str:
-        """The cache key of a request body (model id and source included)."""
-        return cache_key(self.cfg.cache_prefix, endpoint, f"{self.model_id}|{self.loaded.source}", body)
+        """The cache key of a request body (with :meth:`_cache_identity`)."""
+        return cache_key(self.cfg.cache_prefix, endpoint, self.cache_identity, body)
 
     async def cache_lookup(self, endpoint: str, body: dict[str, Any], stream: bool, no_cache: bool
                            ) -> tuple[str, str | None, bytes | None]:
@@ -338,15 +369,16 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """What ``GET /health`` shows."""
-        alive = self.engine._thread is not None and self.engine._thread.is_alive()
+        ok, reason = self.engine.health()
         return {
-            "status": "ok" if alive else "error",
+            "status": "ok" if ok else "error", "reason": reason,
             "model": self.model_id, "served_model_names": self.names, "source": self.loaded.source,
             "runner": self.runner.name, "device": str(self.loaded.device), "dtype": str(self.loaded.dtype),
             "max_model_len": self.max_len, "max_batch_size": self.cfg.max_batch_size,
             "max_queue": self.cfg.max_queue, "running": self.engine.num_running,
             "waiting": self.engine.num_waiting,
-            "cache": self.cache.status(), "auth": "open" if self.auth.open else "api-keys",
+            "cache": self.cache.status(), "grammar_cache": self.grammars.cache_stats(),
+            "auth": "open" if self.auth.open else "api-keys",
             "engine_last_error": self.engine.last_error, "uptime_s": round(time.time() - self.started, 1),
         }
 

@@ -50,6 +50,24 @@ CASES = [
                tool_choice={"type": "function", "function": {"name": "g"}}), ["tool_choice", "g"]),
     ("n-zero", "/v1/completions", {"prompt": "x", "max_tokens": 2, "n": 0}, ["n"]),
     ("invalid-token-ids", "/v1/completions", {"prompt": [1, 99999999], "max_tokens": 2}, ["token"]),
+    ("unknown-field", "/v1/chat/completions", chat_body("x", foo=1), ["foo"]),
+    ("unknown-vllm-field", "/v1/completions",
+     {"prompt": "x", "max_tokens": 2, "guided_json": {"type": "object"}}, ["guided_json"]),
+    ("unknown-message-field", "/v1/chat/completions",
+     {"messages": [{"role": "user", "content": "x", "audio": {"id": "a1"}}], "max_tokens": 2},
+     ["messages[0].audio"]),
+    ("guided-choice-empty", "/v1/chat/completions", chat_body("x", guided_choice=[]), ["guided_choice"]),
+    ("guided-choice-and-schema", "/v1/chat/completions",
+     chat_body("x", guided_choice=["a"], response_format={"type": "json_object"}), ["guided_choice"]),
+    ("guided-choice-and-regex", "/v1/chat/completions", chat_body("x", guided_choice=["a"], guided_regex="b"),
+     ["guided_choice", "guided_regex"]),
+    ("guided-regex-invalid", "/v1/completions", {"prompt": "x", "max_tokens": 2, "guided_regex": "[a-"},
+     ["guided_regex"]),
+    ("repetition-penalty-zero", "/v1/chat/completions", chat_body("x", repetition_penalty=0),
+     ["repetition_penalty"]),
+    ("min-p-out-of-range", "/v1/completions", {"prompt": "x", "max_tokens": 2, "min_p": 1.5}, ["min_p"]),
+    ("min-tokens-over-max-tokens", "/v1/completions", {"prompt": "x", "max_tokens": 2, "min_tokens": 5},
+     ["min_tokens"]),
     ("image-part", "/v1/chat/completions",
      {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
      ["text"]),
@@ -76,3 +94,26 @@ def test_server_still_serves_after_bad_inputs(client):
     assert r.status_code == 200
     assert r.json()["choices"][0]["message"]["content"] is not None
     assert client.get("/health").json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("path,body,param", [
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hello " * 9000}], "max_tokens": 2},
+     "messages"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hello " * 9000}]}, "messages"),
+    ("/v1/completions", {"prompt": "hello " * 9000, "max_tokens": 2}, "prompt"),
+], ids=["chat-max-tokens", "chat", "completion"])
+def test_context_overflow_names_the_prompt_field(client, path, body, param):
+    r = client.post(path, json=body)
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == param and r.json()["error"]["code"] == "context_length_exceeded"
+
+
+def test_null_unknown_fields_and_documented_ignored_fields_are_accepted(client):
+    # What a client sends back from an earlier answer: null extras, refusal, annotations; and "user".
+    history = {"role": "assistant", "content": "Hello!", "refusal": None, "annotations": [],
+               "audio": None, "function_call": None, "tool_calls": None}
+    body = chat_body("Hi again", max_tokens=2, user="end-user-7", store=None,
+                     messages=[{"role": "user", "content": "Hi"}, history,
+                               {"role": "user", "content": "Hi again"}])
+    r = client.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200, r.text

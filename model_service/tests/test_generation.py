@@ -82,3 +82,59 @@ def test_constrained_logprobs_are_over_allowed_tokens(client):
     alternatives = {t["token"].strip() for t in digit[0]["top_logprobs"]}
     assert alternatives <= {"1", "2", "3"}
     assert math.isclose(sum(math.exp(t["logprob"]) for t in digit[0]["top_logprobs"]), 1.0, abs_tol=1e-3)
+
+
+def _completion(client, **body) -> dict:
+    r = client.post("/v1/completions", json=body, headers=NO_CACHE)
+    assert r.status_code == 200, r.text
+    return r.json()["choices"][0]
+
+
+def test_repetition_penalty_takes_a_greedy_answer_out_of_its_loop(client):
+    body = {"prompt": "The sky is", "max_tokens": 16, "temperature": 0, "logprobs": 0}
+    plain = _completion(client, **body)["logprobs"]["tokens"]
+    penalised = _completion(client, **body, repetition_penalty=1.3)["logprobs"]["tokens"]
+    assert len(plain) - len(set(plain)) >= 4, plain  # the small model loops ('a canvas of ...' x3)
+    assert len(penalised) - len(set(penalised)) < len(plain) - len(set(plain)), penalised
+
+
+def test_min_tokens_holds_back_the_end_of_the_answer(client):
+    body = chat_body("Reply with one word: yes or no?", max_tokens=40)
+    short = client.post("/v1/chat/completions", json=body, headers=NO_CACHE).json()
+    assert short["usage"]["completion_tokens"] < 10 and short["choices"][0]["finish_reason"] == "stop"
+    long = client.post("/v1/chat/completions", json={**body, "min_tokens": 20}, headers=NO_CACHE).json()
+    assert long["usage"]["completion_tokens"] >= 20, long
+    ignored_stop = client.post("/v1/chat/completions", json={**body, "min_tokens": 6, "stop": ["."]},
+                               headers=NO_CACHE).json()
+    assert ignored_stop["usage"]["completion_tokens"] >= 6  # no stop string before min_tokens either
+
+
+def test_min_p_one_keeps_only_the_most_likely_token(client):
+    greedy = _completion(client, prompt="The sky is", max_tokens=8, temperature=0)["text"]
+    sampled = _completion(client, prompt="The sky is", max_tokens=8, temperature=1.5, seed=7)["text"]
+    assert sampled != greedy  # at this temperature the seed wanders off
+    assert _completion(client, prompt="The sky is", max_tokens=8, temperature=1.5, seed=7,
+                       min_p=1.0)["text"] == greedy
+
+
+def test_guided_choice_answers_exactly_one_choice(client):
+    choices = ["yes", "no", "maybe not", 'a "quoted" one']
+    r = client.post("/v1/chat/completions", json=chat_body("Is the sky blue?", max_tokens=10,
+                                                           guided_choice=choices), headers=NO_CACHE)
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    assert choice["message"]["content"] in choices and choice["finish_reason"] == "stop"
+    comp = _completion(client, prompt="The answer (yes or no) is", max_tokens=10, temperature=0.9, seed=3,
+                       guided_choice=["sure", "never"])
+    assert comp["text"] in {"sure", "never"}
+
+
+def test_guided_regex_answer_matches_in_full(client):
+    import re
+
+    pattern = r"[0-9]{3}-[a-z]{2}"
+    r = client.post("/v1/chat/completions", json=chat_body("Give me a code.", max_tokens=12,
+                                                           guided_regex=pattern), headers=NO_CACHE)
+    assert r.status_code == 200, r.text
+    content = r.json()["choices"][0]["message"]["content"]
+    assert re.fullmatch(pattern, content), content

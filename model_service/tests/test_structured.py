@@ -86,3 +86,21 @@ def test_property_schema_answers_always_validate(server, batch):
         choice = r.json()["choices"][0]
         assert choice["finish_reason"] == "stop", (schema, choice)
         jsonschema.validate(json.loads(choice["message"]["content"]), schema)
+
+
+def test_property_order_is_each_schemas_own(client):
+    # Two schemas that differ only in property order: each answer has its own schema's key order
+    # (neither the grammar cache nor the response cache may hand one schema's answer to the other).
+    props = {"city": {"type": "string", "maxLength": 12}, "country": {"type": "string", "maxLength": 12},
+             "population": {"type": "integer", "minimum": 0, "maximum": 99999999}}
+    orders = [["city", "country", "population"], ["population", "country", "city"],
+              ["country", "population", "city"]]
+    for order in orders:
+        schema = {"type": "object", "properties": {k: props[k] for k in order}, "required": sorted(props),
+                  "additionalProperties": False}  # only the property order differs
+        r = client.post("/v1/chat/completions", json=chat_body(
+            "Describe Paris as JSON.", max_tokens=60, response_format=_schema_format(schema)))
+        assert r.status_code == 200, r.text
+        choice = r.json()["choices"][0]
+        assert choice["finish_reason"] == "stop", choice
+        assert list(json.loads(choice["message"]["content"])) == order, choice["message"]["content"]
