@@ -180,8 +180,8 @@ JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", JOB_TIME_LIMIT + 60, minimum=1)
 JOB_REQUEUE_AFTER = env_int("JOB_REQUEUE_AFTER", 600, minimum=1)
 # A job whose worker was lost this many times fails as abandoned.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5, minimum=1)
-# Transient failures (model service or database away) are retried with backoff for this long after
-# the job was queued; an outage shorter than this loses nothing.
+# Transient failures (model service or database away) are retried with backoff for this long after a
+# job's first one; an outage shorter than this loses nothing.
 JOB_RETRY_WINDOW = env_int("JOB_RETRY_WINDOW", 1800, minimum=1)
 JOB_SWEEP_INTERVAL = env_float("JOB_SWEEP_INTERVAL", 60.0, minimum=0.5)
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", max(3600, JOB_TIME_LIMIT * 2), minimum=1)

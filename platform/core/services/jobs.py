@@ -127,7 +127,12 @@ def job_execute(*, model: type[Job], job_id: str, handler=None, worker: str = ""
         outcome = run(job)
     except (TransientJobError, TransientModelError) as exc:
         code = getattr(exc, "code", "transient_error")
-        waited = (timezone.now() - job.queued_at).total_seconds()
+        # The retry window runs from the job's first transient failure, not from its submission: an item
+        # that waited long behind a big batch (or in the language-model pool's queue) still gets it all.
+        first = (JobAttempt.objects.filter(job_type=model.job_type, job_id=job.pk,
+                                           outcome=JobAttempt.Outcome.RETRY)
+                 .order_by("finished_at").values_list("finished_at", flat=True).first())
+        waited = (timezone.now() - first).total_seconds() if first else 0.0
         if waited >= settings.JOB_RETRY_WINDOW:
             _job_fail(model, job, token, attempt, code,
                       f"gave up after {job.attempts} attempts over {waited:.0f}s: {exc}")
