@@ -107,3 +107,21 @@ def test_the_sweeper_sends_a_lost_handed_on_job_back_to_the_pool(make_user, sent
 def test_finish_must_be_a_module_level_function():
     with pytest.raises(ValueError, match="module-level"):
         _ = AwaitLLM(finish=lambda job, state: None, state={}).finish_path
+
+
+def always_busy(job):
+    raise TransientJobError("model service busy", code="model_service_unavailable")
+
+
+def test_the_retry_window_runs_from_the_first_transient_failure(make_user, sent, settings):
+    settings.JOB_RETRY_WINDOW = 60
+    job = _job(make_user)
+    # queued long ago (it waited behind a big batch): its first failure still gets a retry
+    DiagnosticJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=2))
+    with pytest.raises(TransientJobError):
+        job_execute(model=DiagnosticJob, job_id=job.pk, handler=always_busy)
+    assert DiagnosticJob.objects.get(pk=job.pk).status == JobStatus.QUEUED
+    # failing since more than the window: it gives up
+    JobAttempt.objects.filter(job_id=job.pk).update(finished_at=timezone.now() - timedelta(seconds=61))
+    assert job_execute(model=DiagnosticJob, job_id=job.pk, handler=always_busy) == JobStatus.FAILED
+    assert "gave up after 2 attempts" in DiagnosticJob.objects.get(pk=job.pk).error_message
