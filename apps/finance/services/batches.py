@@ -10,7 +10,6 @@ from apps.finance.models import Assessment, CreditModelVersion
 from apps.finance.services.assessments import REPORT_MAX_CHARS, applicant_complete, language_check
 from apps.finance.services.credit_models import credit_model_active_or_error
 from core import services as core_services
-from core.audit import audit_record
 from core.models import Batch, JobStatus
 
 
@@ -21,11 +20,8 @@ def batch_create(*, owner, upload, language: str = "en", request=None) -> Batch:
     """
     language_check(language)
     credit_model_active_or_error()
-    batch = core_services.batch_create(owner=owner, app="finance", kind=Assessment.job_type, upload=upload,
-                                       options={"language": language})
-    audit_record(actor=owner, action="submit", obj=batch, request=request,
-                 detail={"filename": batch.original_filename, "size_bytes": batch.size_bytes})
-    return batch
+    return core_services.batch_create(owner=owner, app="finance", kind=Assessment.job_type, upload=upload,
+                                      options={"language": language}, request=request)
 
 
 def batch_ingest(*, batch_id) -> str:

@@ -33,11 +33,9 @@ INGEST_SUMMARY_KEYS = ("format", "delimiter", "time_axis", "rows", "readings", "
 
 def upload_create(*, owner, upload, language: str = "en", request=None) -> Batch:
     """Store a sensor CSV as a batch and queue its reading (``manufacturing.batch_ingest``)."""
-    batch = core_services.batch_create(owner=owner, app="manufacturing", kind=Prediction.job_type,
-                                       upload=upload, options={"language": prompt_language(language)})
-    audit_record(actor=owner, action="submit", obj=batch, request=request,
-                 detail={"file": batch.original_filename, "bytes": batch.size_bytes})
-    return batch
+    return core_services.batch_create(owner=owner, app="manufacturing", kind=Prediction.job_type,
+                                      upload=upload, options={"language": prompt_language(language)},
+                                      request=request)
 
 
 def batch_ingest(*, batch_id) -> str:

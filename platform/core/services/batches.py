@@ -23,12 +23,16 @@ from core.services.jobs import jobs_enqueue
 logger = logging.getLogger(__name__)
 
 
-def batch_create(*, owner, app: str, kind: str, upload, options: dict | None = None) -> Batch:
-    """Store an uploaded file as a new batch and queue its parsing."""
+def batch_create(*, owner, app: str, kind: str, upload, options: dict | None = None, request=None) -> Batch:
+    """Store an uploaded file as a new batch, record the ``submit`` audit event and queue its parsing."""
+    from core.audit import audit_record
+
     batch = Batch(owner=owner, app=app, kind=kind, original_filename=getattr(upload, "name", "")[:255],
                   size_bytes=getattr(upload, "size", 0) or 0, options=options or {})
     batch.file.save(f"{app}/{batch.id}/{safe_name(batch.original_filename)}", upload, save=False)
     batch.save()
+    audit_record(actor=owner, action="submit", obj=batch, request=request,
+                 detail={"file": batch.original_filename, "bytes": batch.size_bytes})
     batch_enqueue(batch=batch)
     return batch
 
