@@ -51,6 +51,7 @@ def test_beat_sweeper_resends_a_lost_message(worker_factory, make_user):
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
     from django.utils import timezone
 
@@ -64,7 +65,8 @@ def test_beat_sweeper_resends_a_lost_message(worker_factory, make_user):
     env = dict(os.environ, **_test_db_env(), JOB_SWEEP_INTERVAL="1", JOB_REQUEUE_AFTER="1")
     worker_factory(env={"JOB_REQUEUE_AFTER": "1"}, concurrency=1, name="sweepw").start()
     beat = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config.celery_app", "beat", "-l", "info",
-                             "-s", str(ROOT / "var" / "test" / f"beat-{os.getpid()}")], cwd=ROOT, env=env,
+                             "-s", str(Path(os.environ["VAR_DIR"]) / f"beat-{os.getpid()}")], cwd=ROOT,
+                            env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: DiagnosticJob.objects.get(pk=job.pk).status == "succeeded", timeout=60,
