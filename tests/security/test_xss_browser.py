@@ -79,7 +79,7 @@ def _medical_study(owner):
 
     upload = SimpleUploadedFile("xss.dcm", buf.getvalue(), content_type="application/dicom")
     batch = upload_create(owner=owner, files=[upload], indication=f"Cough. {PAYLOAD}")
-    assert upload_ingest(batch_id=batch.pk) == "ok"
+    assert upload_ingest(batch_id=batch.pk) == "parsed"
     study = Study.objects.get(batch=batch)
     return study
 
