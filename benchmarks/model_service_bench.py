@@ -10,6 +10,15 @@ tokens/s), p50/p95 time to first token and latency per level; the last line is o
 
     .venv/bin/python benchmarks/model_service_bench.py            # starts its own server
     .venv/bin/python benchmarks/model_service_bench.py --url http://127.0.0.1:8080 --api-key KEY
+    .venv/bin/python benchmarks/model_service_bench.py --workload mixed --repeat 3
+
+``--workload mixed`` is a different workload: unique chat prompts built from varied templates and
+random words and numbers (seeded by ``--seed``; each run draws new ones, so neither the prefix cache
+nor anything else sees a prompt twice), greedy, ending at the model's own end of sequence (no
+``ignore_eos``, no stop strings), ``max_tokens`` uniform in 32..128 per request. One run measures the
+one-at-a-time ``generate()`` baseline, the median single-request latency through the server at
+concurrency 1 and 16 concurrent requests through the server (tokens/s, ratio over the baseline, p95
+latency over the c1 median latency); ``--repeat N`` repeats the whole run and prints the median.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -54,6 +65,52 @@ def base_requests() -> list[tuple[list[dict], int]]:
     return out
 
 
+WORDS = ("river lantern copper orchard signal harbor meadow engine ledger canyon violet parcel "
+         "summit beacon thimble quarry saddle falcon ribbon glacier tractor pepper marble cobalt "
+         "willow anchor compass furnace pigeon velvet tunnel harvest cedar spindle biscuit nickel "
+         "crater blossom walrus kettle prism juniper mosaic gravel lobster shutter orbit tulip").split()
+NAMES = ["Amira", "Bruno", "Chen", "Dalia", "Emeka", "Freya", "Goran", "Hana", "Ines", "Jonas", "Kofi",
+         "Lena", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tamar"]
+MIXED_SYSTEMS = [None, SYSTEM, "You are a concise assistant. Reply briefly.",
+                 "You help staff of a mid-sized factory with paperwork and planning."]
+MIXED_TEMPLATES = [
+    "What is {a} times {b}? Show the steps.",
+    "Write a two-sentence note to {name} about the {w1} delivery due on day {a}.",
+    "Give a short title for a story about a {w1}, a {w2} and a {w3}.",
+    "Explain in plain words what a {w1} is used for.",
+    "List {k} ideas for naming a shop that sells {w1}s and {w2}s.",
+    "{name} has {a} {w1}s and gives away {b}. How many are left?",
+    "Summarise this in one sentence: {sentence}",
+    "Translate into French: '{name} bought a {w1} for {a} euros.'",
+    "Is a {w1} bigger than a {w2}? Answer yes or no, then explain briefly.",
+    "Write a haiku about {w1} and {w2}.",
+    "Order {ref}: the customer {name} reports that the {w1} arrived damaged. Draft a polite reply that "
+    "apologises, offers a replacement {w2} and asks for a photo. Details: {sentence}",
+    "Rewrite more formally: {sentence}",
+]
+
+
+def mixed_requests(rng: random.Random, count: int, seen: set[str]) -> list[tuple[list[dict], int]]:
+    """``count`` unique chat requests from varied templates with random words and numbers (prompts of
+    different lengths, some with a system prompt), ``max_tokens`` uniform in 32..128."""
+    out: list[tuple[list[dict], int]] = []
+    while len(out) < count:
+        words = rng.sample(WORDS, 3)
+        sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60))).capitalize() + "."
+        user = rng.choice(MIXED_TEMPLATES).format(
+            a=rng.randint(2, 999), b=rng.randint(2, 99), k=rng.randint(3, 7), name=rng.choice(NAMES),
+            w1=words[0], w2=words[1], w3=words[2], sentence=sentence, ref=rng.randint(10000, 99999))
+        system = rng.choice(MIXED_SYSTEMS)
+        key = f"{system}|{user}"
+        if key in seen:
+            continue
+        seen.add(key)
+        messages = ([{"role": "system", "content": system}] if system else []) + \
+            [{"role": "user", "content": user}]
+        out.append((messages, rng.randint(32, 128)))
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     """Percentile with linear interpolation."""
     if not values:
@@ -64,8 +121,9 @@ def pct(values: list[float], q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def run_baseline(reqs: list[tuple[list[dict], int]], threads: int) -> dict:
-    """The naive baseline: each request alone through ``model.generate()``."""
+def run_baseline(reqs: list[tuple[list[dict], int]], threads: int, natural_eos: bool = False) -> dict:
+    """The naive baseline: each request alone through ``model.generate()``; with ``natural_eos`` each
+    stops at the model's end of sequence (the server's EOS ids) or ``max_tokens``, whichever first."""
     import torch
 
     from model_service.loader import load_model
@@ -84,7 +142,11 @@ def run_baseline(reqs: list[tuple[list[dict], int]], threads: int) -> dict:
             enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                           return_dict=True)
             t0 = time.perf_counter()
-            out = model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+            if natural_eos:
+                out = model.generate(**enc, max_new_tokens=n, do_sample=False,
+                                     eos_token_id=loaded.eos_token_ids)
+            else:
+                out = model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False)
             latencies.append(time.perf_counter() - t0)
             tokens += out.shape[1] - enc["input_ids"].shape[1]
         wall = time.perf_counter() - start
@@ -94,9 +156,11 @@ def run_baseline(reqs: list[tuple[list[dict], int]], threads: int) -> dict:
             "p50_latency": pct(latencies, 0.5), "p95_latency": pct(latencies, 0.95)}
 
 
-async def one_request(client, messages: list[dict], n: int, model: str) -> tuple[float, float, int]:
+async def one_request(client, messages: list[dict], n: int, model: str,
+                      ignore_eos: bool = True) -> tuple[float, float, int]:
     """(ttft, latency, generated tokens) of one streamed chat request."""
-    body = {"model": model, "messages": messages, "max_tokens": n, "temperature": 0, "ignore_eos": True,
+    body = {"model": model, "messages": messages, "max_tokens": n, "temperature": 0,
+            "ignore_eos": ignore_eos,
             "stream": True, "stream_options": {"include_usage": True}}
     t0 = time.perf_counter()
     ttft, tokens = None, 0
@@ -117,21 +181,23 @@ async def one_request(client, messages: list[dict], n: int, model: str) -> tuple
 
 
 async def run_level(url: str, api_key: str | None, model: str, reqs: list[tuple[list[dict], int]],
-                    concurrency: int, cpu_probe: Any = None) -> dict:
-    """Closed loop: ``concurrency`` workers take requests from the list until it is empty."""
+                    concurrency: int, cpu_probe: Any = None, ignore_eos: bool = True,
+                    warmup: list[dict] | None = None) -> dict:
+    """Closed loop: ``concurrency`` workers take requests from the list until it is empty. ``warmup``:
+    messages for the warm-up request (default: the first request's, which then shares its prefix)."""
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as client:
-        await one_request(client, reqs[0][0], 4, model)  # warm-up
+        await one_request(client, warmup or reqs[0][0], 4, model)  # warm-up
         queue = list(reqs)
         results: list[tuple[float, float, int]] = []
 
         async def worker() -> None:
             while queue:
                 messages, n = queue.pop(0)
-                results.append(await one_request(client, messages, n, model))
+                results.append(await one_request(client, messages, n, model, ignore_eos))
 
         start = time.perf_counter()
         cpu0 = cpu_probe() if cpu_probe else None
@@ -175,6 +241,83 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not become healthy")
 
 
+def stop_server(proc: subprocess.Popen | None) -> None:
+    """Terminate a server started by ``start_server``."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+MIXED_WARMUP = [{"role": "user", "content": "Say hello."}]
+
+
+def mixed_run(args: argparse.Namespace, threads: int, url: str, cpu_probe: Any, rng: random.Random,
+              seen: set[str]) -> dict:
+    """One run of the mixed workload: baseline, c1 and c16 on fresh unique requests."""
+    single = mixed_requests(rng, args.single_requests, seen)
+    many = mixed_requests(rng, args.requests, seen)
+    base = run_baseline(single, threads, natural_eos=True)
+    c1 = asyncio.run(run_level(url, args.api_key, args.model, single, 1, cpu_probe, ignore_eos=False,
+                               warmup=MIXED_WARMUP))
+    c16 = asyncio.run(run_level(url, args.api_key, args.model, many, 16, cpu_probe, ignore_eos=False,
+                                warmup=MIXED_WARMUP))
+    return {"baseline_tok_s": base["throughput"], "baseline_tokens": base["tokens"],
+            "baseline_p50_latency_s": base["p50_latency"], "c1_p50_latency_s": c1["p50_latency"],
+            "c1_tokens": c1["tokens"], "c16_tok_s": c16["throughput"], "c16_tokens": c16["tokens"],
+            "c16_p50_latency_s": c16["p50_latency"], "c16_p95_latency_s": c16["p95_latency"],
+            "c16_p95_ttft_s": c16["p95_ttft"],
+            "throughput_ratio_c16": c16["throughput"] / base["throughput"],
+            "p95_c16_over_p50_c1": c16["p95_latency"] / c1["p50_latency"],
+            "load_avg_1m": os.getloadavg()[0]}
+
+
+def print_mixed(label: str, r: dict) -> None:
+    """One line of mixed-workload figures."""
+    ok = r["throughput_ratio_c16"] >= 8 and r["p95_c16_over_p50_c1"] <= 3
+    print(f"{label}: baseline {r['baseline_tok_s']:.1f} tok/s | c1 p50 latency {r['c1_p50_latency_s']:.2f}s"
+          f" | c16 {r['c16_tok_s']:.1f} tok/s, p50 {r['c16_p50_latency_s']:.2f}s"
+          f" p95 {r['c16_p95_latency_s']:.2f}s | ratio {r['throughput_ratio_c16']:.2f}x (>= 8)"
+          f" | p95 c16 / p50 c1 {r['p95_c16_over_p50_c1']:.2f} (<= 3) | {'PASS' if ok else 'FAIL'}",
+          flush=True)
+
+
+def main_mixed(args: argparse.Namespace, threads: int) -> int:
+    """``--workload mixed``: ``--repeat`` runs, each printed, then the median of each figure."""
+    rng = random.Random(args.seed)
+    seen: set[str] = set()
+    proc, url, cpu_probe = None, args.url, None
+    if not url:
+        import psutil
+
+        proc, url = start_server(args)
+        server = psutil.Process(proc.pid)
+
+        def cpu_probe() -> float:
+            t = server.cpu_times()
+            return t.user + t.system
+    runs = []
+    try:
+        for i in range(args.repeat):
+            t0 = time.perf_counter()
+            runs.append(mixed_run(args, threads, url, cpu_probe, rng, seen))
+            print_mixed(f"run {i + 1} ({time.perf_counter() - t0:.0f}s)", runs[-1])
+    finally:
+        stop_server(proc)
+    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print_mixed(f"median of {len(runs)}", median)
+    ok = median["throughput_ratio_c16"] >= 8 and median["p95_c16_over_p50_c1"] <= 3
+    print(json.dumps({"workload": "mixed", "threads": threads, "cpu_count": os.cpu_count(),
+                      "seed": args.seed, "requests_c16": args.requests, "requests_c1": args.single_requests,
+                      "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs],
+                      "median": {k: round(v, 2) for k, v in median.items()},
+                      "result": "PASS" if ok else "FAIL"}))
+    return 0
+
+
 def main() -> int:
     """Run baseline and server levels; print a table and the JSON summary line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -187,10 +330,19 @@ def main() -> int:
     p.add_argument("--max-batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: usable cores)")
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--workload", choices=["default", "mixed"], default="default",
+                   help="mixed: unique prompts, natural end of sequence, max_tokens 32..128 (see above)")
+    p.add_argument("--repeat", type=int, default=1, help="mixed: whole runs to repeat (median reported)")
+    p.add_argument("--seed", type=int, default=0, help="mixed: seed of the prompt generator")
+    p.add_argument("--requests", type=int, default=48, help="mixed: requests at concurrency 16, per run")
+    p.add_argument("--single-requests", type=int, default=10,
+                   help="mixed: requests one at a time (baseline and server c1, the same ones), per run")
     args = p.parse_args()
     from model_service.config import usable_cores
 
     threads = args.threads or usable_cores()
+    if args.workload == "mixed":
+        return main_mixed(args, threads)
     base = base_requests()
     baseline = None
     if not args.skip_baseline:
@@ -223,12 +375,7 @@ def main() -> int:
                   f"latency p50 {res['p50_latency']:.2f}s p95 {res['p95_latency']:.2f}s"
                   + (f"  {res['tok_per_cpu_s']:.1f} tok/cpu-s" if res["tok_per_cpu_s"] else ""), flush=True)
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_server(proc)
     summary: dict = {"threads": threads, "cpu_count": os.cpu_count(),
                      "load_avg_1m": round(os.getloadavg()[0], 2)}
     if baseline:
