@@ -193,15 +193,24 @@ def job_run_inline(*, model: type[Job], job_id, handler, worker: str = "inline",
     return status
 
 
+def _row_under_lease(model, job, token, attempt, now):
+    """The job's row, locked, while this delivery still holds its lease (inside a transaction); None, with
+    the attempt marked superseded, when another delivery took the job over."""
+    row = model.objects.select_for_update().filter(pk=job.pk, lease_token=token,
+                                                   status=JobStatus.RUNNING).first()
+    if row is None:
+        JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.SUPERSEDED,
+                                                        finished_at=now)
+        logger.warning("job %s %s: lease lost before storing; result discarded", model.job_type, job.pk)
+    return row
+
+
 def _job_hand_on(model, job, token, attempt, wait: AwaitLLM, elapsed: float) -> str:
     """Store the CPU part's side effects and state; queue the job for the language-model pool."""
     now = timezone.now()
     with transaction.atomic():
-        row = model.objects.select_for_update().filter(pk=job.pk, lease_token=token,
-                                                       status=JobStatus.RUNNING).first()
+        row = _row_under_lease(model, job, token, attempt, now)
         if row is None:
-            JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.SUPERSEDED,
-                                                            finished_at=now)
             return "skipped"
         if wait.apply is not None:
             wait.apply(row)
@@ -220,12 +229,8 @@ def _job_hand_on(model, job, token, attempt, wait: AwaitLLM, elapsed: float) -> 
 def _job_store(model, job, token, attempt, outcome: JobOutcome) -> str:
     now = timezone.now()
     with transaction.atomic():
-        row = model.objects.select_for_update().filter(pk=job.pk, lease_token=token,
-                                                       status=JobStatus.RUNNING).first()
+        row = _row_under_lease(model, job, token, attempt, now)
         if row is None:
-            JobAttempt.objects.filter(pk=attempt.pk).update(outcome=JobAttempt.Outcome.SUPERSEDED,
-                                                            finished_at=now)
-            logger.warning("job %s %s: lease lost before storing; result discarded", model.job_type, job.pk)
             return "skipped"
         if outcome.apply is not None:
             outcome.apply(row)
