@@ -104,12 +104,15 @@ def llm_step(*, template: str, language: str, variables: dict[str, Any], max_tok
              validate: Callable[[Any], Any] | None = None, gate: Callable[[Any], list[str]] | None = None,
              privacy: Callable[[list[dict]], list[str]] | None = None, final_attempt: bool = False,
              top_logprobs: int | None = None, frequency_penalty: float | None = None,
-             seed: int | None = 0) -> LLMStep:
-    """Run one prompt template through the model service (see the module docstring)."""
+             seed: int | None = 0, version: int | None = None) -> LLMStep:
+    """Run one prompt template through the model service (see the module docstring).
+
+    ``version`` picks a template version other than the newest enabled one (prompt evaluation).
+    """
     from core.prompts import render_messages
     from core.selectors import prompt_template_get
 
-    row = prompt_template_get(name=template, language=language)
+    row = prompt_template_get(name=template, language=language, version=version)
     step = LLMStep(status=UNAVAILABLE, template=row.name, template_version=row.version, language=row.language)
     messages = render_messages(row.body, variables, name=f"{row.name} v{row.version}")
     if privacy is not None:

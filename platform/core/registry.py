@@ -54,6 +54,12 @@ class SuiteApp:
     artifacts_resign: ClassVar[str | None] = None
     """Dotted path of ``artifacts_resign() -> {"resigned", "current", "refused": [labels]}``: writes the
     app's stored model artifacts anew with the current SECRET_KEY (``manage.py resign_model_artifacts``)."""
+    prompt_evaluate: ClassVar[str | None] = None
+    """Dotted path of ``prompt_evaluate(*, template, version, language, limit=None) -> dict``: runs one
+    template version (short name, e.g. ``risk_judgment``) on the app's labelled set kept in the repo
+    through the real model service and answers ``{"n", "metrics": {name: float}, "primary",
+    "higher_is_better", "failures": [{"item", "problem"}]}`` (``manage.py evaluate_prompts``); it
+    raises ``LookupError`` for a template it has no labelled set for."""
 
     urls: ClassVar[str] = "urls"
     """The app's page URLs (module relative to the app's package), served under ``/<label>/``."""
@@ -69,7 +75,7 @@ class SuiteApp:
     def prompts_path(self) -> Path:
         return Path(self.path) / self.prompts_dir
 
-    HOOKS: ClassVar[tuple[str, ...]] = ("demo_seed", "demo_models", "artifacts_resign")
+    HOOKS: ClassVar[tuple[str, ...]] = ("demo_seed", "demo_models", "artifacts_resign", "prompt_evaluate")
 
     def hook(self, name: str) -> Callable[..., Any] | None:
         """The callable behind one of :attr:`HOOKS`; None where the app declares none."""
