@@ -10,16 +10,20 @@ class PromptTemplateAdmin(admin.ModelAdmin):
     search_fields = ("name", "body")
 
     def get_readonly_fields(self, request, obj=None):
-        # Versions are immutable: an existing row can only be enabled or disabled.
+        # Versions are immutable; which one is active changes on the prompts page (core:prompts), which
+        # asks for measured figures first.
         if obj is not None:
             return ("name", "version", "language", "body", "output_schema", "description", "source",
-                    "created_at", "created_by")
-        return ("source", "created_at", "created_by")
+                    "is_enabled", "created_at", "created_by")
+        return ("source", "is_enabled", "created_at", "created_by")
 
     def save_model(self, request, obj, form, change):
         if not change:
+            # A version written here is a candidate: it serves no job until it measured at least as well
+            # as the active one (``evaluate_prompts``, then Activate on the prompts page).
             obj.created_by = request.user
             obj.source = "admin"
+            obj.is_enabled = False
         super().save_model(request, obj, form, change)
 
 

@@ -199,6 +199,36 @@ class PromptTemplate(models.Model):
         super().save(*args, **kwargs)
 
 
+class PromptEvaluation(models.Model):
+    """One measured run of a prompt template version on its app's labelled set (``evaluate_prompts``).
+
+    A new version is compared with the active one on these rows before it is activated.
+    """
+
+    name = models.CharField(max_length=120, db_index=True, help_text=_("<app>.<template>"))
+    version = models.PositiveIntegerField()
+    language = models.CharField(max_length=8)
+    model = models.CharField(max_length=200, blank=True, help_text=_("The model that answered."))
+    n = models.PositiveIntegerField(default=0, help_text=_("Labelled items evaluated."))
+    metrics = models.JSONField(default=dict, help_text=_("Metric name to value."))
+    primary = models.CharField(max_length=64, blank=True, help_text=_("The metric a version is judged by."))
+    primary_value = models.FloatField(null=True, blank=True)
+    higher_is_better = models.BooleanField(default=True)
+    failures = models.JSONField(default=list, blank=True, help_text=_("Up to 20 failed items, with why."))
+    duration_s = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "-version", "language", "-created_at"]
+        indexes = [models.Index(fields=["name", "version", "language"], name="prompt_eval_version_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.language}): {self.primary}={self.primary_value}"
+
+
 class ApiToken(models.Model):
     """A bearer token for the REST API. Only its SHA-256 hash is stored."""
 

@@ -91,3 +91,28 @@ def prompt_template_get(*, name: str, language: str = "en", version: int | None 
         raise LookupError(f"no enabled prompt template {name!r} (language {language}); "
                           "run `manage.py seed_prompts`")
     return template
+
+
+def prompt_overview() -> list[dict]:
+    """Every template with its versions: which is active per language and each version's latest figures."""
+    from core.models import PromptEvaluation
+
+    latest: dict[tuple[str, int, str], PromptEvaluation] = {}
+    for ev in PromptEvaluation.objects.order_by("created_at"):
+        latest[(ev.name, ev.version, ev.language)] = ev
+    templates: dict[str, dict] = {}
+    for row in PromptTemplate.objects.order_by("name", "-version", "language"):
+        entry = templates.setdefault(row.name, {"name": row.name, "versions": {}, "active": {}})
+        if row.is_enabled and row.language not in entry["active"]:
+            entry["active"][row.language] = row.version
+        version = entry["versions"].setdefault(row.version, {
+            "version": row.version, "description": row.description, "source": row.source, "languages": []})
+        version["languages"].append({"language": row.language, "enabled": row.is_enabled,
+                                     "evaluation": latest.get((row.name, row.version, row.language))})
+    out = []
+    for entry in templates.values():
+        versions = list(entry["versions"].values())
+        for v in versions:
+            v["active_in"] = sorted(lang for lang, ver in entry["active"].items() if ver == v["version"])
+        out.append({"name": entry["name"], "versions": versions})
+    return out

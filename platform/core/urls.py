@@ -13,5 +13,6 @@ urlpatterns = [
     path("diagnostics/run/", views.diagnostic_run, name="diagnostic_run"),
     path("tokens/", views.tokens, name="tokens"),
     path("help/", views.help_page, name="help"),
+    path("prompts/", views.prompts_page, name="prompts"),
     path("status/", views.service_status, name="service_status"),
 ]

@@ -17,6 +17,7 @@ from core import selectors, services
 from core.api.errors import json_error
 from core.audit import audit_record, client_ip
 from core.auth import role_required
+from core.errors import AppError
 from core.health import readiness
 from core.htmx import batch_status_response, job_status_response
 from core.models import ApiToken
@@ -216,3 +217,27 @@ def service_status(request):
         report = readiness()
         cache.set("readiness-report", report, timeout=10)
     return render(request, "core/_service_status.html", {"report": report})
+
+
+# --- prompt quality (administrators) -----------------------------------------------------------------
+@role_required("admin")
+def prompts_page(request):
+    """Each template's versions with their measured figures; activate a version that measured well."""
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        try:
+            version = int(request.POST.get("version", ""))
+        except ValueError:
+            messages.error(request, _("Choose a version to activate."))
+            return redirect("core:prompts")
+        try:
+            services.prompt_template_activate(name=name, version=version, user=request.user,
+                                              force=request.POST.get("force") == "1", request=request)
+        except AppError as exc:
+            messages.error(request, _("%(name)s v%(version)s was not activated: %(reason)s")
+                           % {"name": name, "version": version, "reason": exc.message})
+        else:
+            messages.success(request, _("%(name)s v%(version)s is now active.")
+                             % {"name": name, "version": version})
+        return redirect("core:prompts")
+    return render(request, "core/prompts.html", {"templates": selectors.prompt_overview()})
