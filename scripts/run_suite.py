@@ -4,7 +4,9 @@
     python scripts/run_suite.py                 # everything (redis only when none answers)
     python scripts/run_suite.py web worker      # a subset, by Procfile name
 
-Each process's output is prefixed with its name. If one exits, the others are stopped.
+Each process's output is prefixed with its name. If one exits, the others are stopped. The workers
+(``worker``, ``llm``) start once the model service started here answers, with one line saying so, rather
+than failing their first jobs' model calls while the model is prepared.
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from config.embedded_redis import redis_answers  # noqa: E402
 
 COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m"]
 RESET = "\033[0m"
+#: Procfile entries that start only once the model service (when started here) answers /health.
+WAIT_FOR_MODEL = ("worker", "llm")
+MODEL_READY_TIMEOUT = 600.0
 
 
 def read_procfile() -> dict[str, str]:
@@ -42,9 +47,10 @@ def pump(name: str, colour: str, stream) -> None:
         sys.stdout.flush()
 
 
-def wait_http(url: str, timeout: float) -> bool:
+def wait_http(url: str, timeout: float, alive=lambda: True) -> bool:
+    """True once ``url`` answers 200; False after ``timeout`` seconds or when ``alive()`` turns false."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -69,20 +75,33 @@ def main(argv: list[str]) -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
+    web_port = env.get("WEB_PORT", "8000")
+    model_port = env.get("MODEL_SERVICE_PORT", "8080")
     procs: dict[str, subprocess.Popen] = {}
-    # Redis first: the others need it at start-up.
+    # Redis first: the others need it at start-up. The workers wait for the model service (started here),
+    # so that jobs queued at setup do not fail their first model calls and retry while it loads.
     order = sorted(names, key=lambda n: 0 if n == "redis" else 1)
-    for i, name in enumerate(order):
+    deferred = [n for n in order if n in WAIT_FOR_MODEL] if "model" in order else []
+
+    def start(name: str) -> None:
         command = os.path.expandvars(procfile[name])
         proc = subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         procs[name] = proc
-        threading.Thread(target=pump, args=(name, COLOURS[i % len(COLOURS)], proc.stdout),
-                         daemon=True).start()
+        colour = COLOURS[order.index(name) % len(COLOURS)]
+        threading.Thread(target=pump, args=(name, colour, proc.stdout), daemon=True).start()
+
+    for name in order:
+        if name in deferred:
+            continue
+        start(name)
         if name == "redis":
             deadline = time.monotonic() + 15
             while not redis_answers() and time.monotonic() < deadline:
                 time.sleep(0.2)
+    if deferred:
+        print(f"{' and '.join(deferred)} will start once the model service is ready "
+              f"(http://127.0.0.1:{model_port}/health; the first start prepares the model)", flush=True)
 
     stopping = threading.Event()
 
@@ -104,18 +123,27 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
 
-    web_port = env.get("WEB_PORT", "8000")
-    model_port = env.get("MODEL_SERVICE_PORT", "8080")
+    model_settled = threading.Event()  # the model service answered, or gave up
 
     def announce() -> None:
-        if "model" in procs and not wait_http(f"http://127.0.0.1:{model_port}/health", 300):
-            print("the model service did not become ready; see its lines above")
+        if "model" in procs:
+            began = time.monotonic()
+            if wait_http(f"http://127.0.0.1:{model_port}/health", MODEL_READY_TIMEOUT,
+                         alive=lambda: procs["model"].poll() is None):
+                print(f"the model service is ready after {time.monotonic() - began:.0f} s", flush=True)
+            else:
+                print("the model service did not become ready; see its lines above", flush=True)
+        model_settled.set()
         if "web" in procs and wait_http(f"http://127.0.0.1:{web_port}/healthz", 120):
             print(f"\n  The suite is ready: http://127.0.0.1:{web_port}/   (Ctrl-C stops everything)\n",
                   flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
     while not stopping.is_set():
+        if deferred and model_settled.is_set():
+            for name in deferred:
+                start(name)
+            deferred = []
         for name, proc in procs.items():
             if proc.poll() is not None:
                 print(f"{name} exited with status {proc.returncode}; stopping the others")

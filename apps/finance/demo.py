@@ -1,7 +1,8 @@
 """First-run setup of the finance app (called by ``manage.py setup_demo``).
 
-- ``demo_models``: train and activate the default scorecard from the shared German Credit file if no
-  version exists (deterministic: seed 0, so every setup builds the same model from the same data).
+- ``demo_models``: train and activate the default scorecard from the German Credit training file
+  (:func:`training_csv_path`: the shared file, or the copy shipped in ``data/``) if no version exists
+  (deterministic: seed 0, so every setup builds the same model from the same data).
 - ``demo_seed``: the same, then queue one worked example assessment (a short English credit report)
   if there is none.
 """
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from apps.finance import services
 from apps.finance.models import Assessment, CreditModelVersion
+from core import shipped_data
 
 DEMO_APPLICATION_ID = "DEMO-0001"
 DEMO_REPORT = (
@@ -27,10 +29,16 @@ DEMO_REPORT = (
 
 
 def training_csv_path() -> Path:
-    configured = getattr(settings, "FINANCE_TRAIN_CSV", "") or os.environ.get("FINANCE_TRAIN_CSV", "")
-    if configured:
+    """The default scorecard's training file: ``$FINANCE_TRAIN_CSV`` when set (used as given, even when
+    missing), else the configured ``FINANCE_TRAIN_CSV`` setting (``../shared/data/...``) when it is there,
+    else the copy shipped in the repository's ``data/`` folder (``core.shipped_data``)."""
+    explicit = os.environ.get("FINANCE_TRAIN_CSV", "")
+    if explicit:
+        return Path(explicit)
+    configured = getattr(settings, "FINANCE_TRAIN_CSV", "")
+    if configured and Path(configured).is_file():
         return Path(configured)
-    return Path(settings.BASE_DIR).parent / "shared" / "data" / "finance" / "german_credit_train.csv"
+    return shipped_data.demo_data_file("finance/german_credit_train.csv")
 
 
 def demo_models(*, stdout=None) -> CreditModelVersion | None:

@@ -16,7 +16,8 @@ Sensor names and units are those of Saxena et al., *Damage Propagation Modeling 
 Run-to-Failure Simulation* (PHM08), table 2. Temperatures are degrees Rankine (°R), pressures psia.
 
 The directory comes from the environment variable ``CMAPSS_DIR`` and defaults to
-``<repo root>/../shared/data/cmapss``.
+``<repo root>/../shared/data/cmapss``, or, where that is absent (a fresh clone), to the FD001 training
+file shipped in ``<repo root>/data/cmapss/`` (see :func:`cmapss_dir`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from core import shipped_data
 
 #: RUL values above this are clipped for the regressor (the usual piece-wise linear target).
 RUL_CAP = 125
@@ -90,11 +93,15 @@ def repo_root() -> Path:
 
 
 def cmapss_dir() -> Path:
-    """The C-MAPSS data folder: ``$CMAPSS_DIR`` or ``<repo root>/../shared/data/cmapss``."""
+    """The C-MAPSS data folder: ``$CMAPSS_DIR`` when set, else ``<repo root>/../shared/data/cmapss`` when it
+    holds ``train_FD001.txt``, else the folder of the copy shipped in ``data/`` (``core.shipped_data``)."""
     env = os.environ.get("CMAPSS_DIR")
     if env:
         return Path(env)
-    return repo_root().parent / "shared" / "data" / "cmapss"
+    try:
+        return shipped_data.demo_data_file("cmapss/train_FD001.txt").parent
+    except FileNotFoundError:  # neither shared nor shipped: the loader's error names the shared folder
+        return repo_root().parent / "shared" / "data" / "cmapss"
 
 
 def frame_from_raw(raw: np.ndarray | pd.DataFrame, *, source: str = "<data>") -> pd.DataFrame:

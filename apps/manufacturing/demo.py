@@ -1,7 +1,8 @@
 """First-run demo for the manufacturing app (called by ``manage.py setup_demo``).
 
 - :func:`demo_models`: train and activate the default failure model on the C-MAPSS FD001 training
-  data (``CMAPSS_DIR``, default ``<repo>/../shared/data/cmapss``), deterministically (seed 0), if no
+  data (``CMAPSS_DIR``, default ``<repo>/../shared/data/cmapss``, else the copy shipped in ``data/``;
+  see :func:`apps.manufacturing.cmapss.cmapss_dir`), deterministically (seed 0), if no
   model exists yet.
 - :func:`demo_seed`: the model, then one worked example if none exists: six FD001 engines cut off
   before failure, written as a wide sensor CSV into the media storage and queued as an upload.

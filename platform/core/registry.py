@@ -60,6 +60,10 @@ class SuiteApp:
     through the real model service and answers ``{"n", "metrics": {name: float}, "primary",
     "higher_is_better", "failures": [{"item", "problem"}]}`` (``manage.py evaluate_prompts``); it
     raises ``LookupError`` for a template it has no labelled set for."""
+    attention: ClassVar[str | None] = None
+    """Dotted path of ``attention(*, user) -> list[{"label", "count", "url"}]``: what in the app waits for
+    this user (reviews, signatures, alerts, failures), label translated, url of the list to open; the
+    dashboard shows it to users with the app's role."""
 
     urls: ClassVar[str] = "urls"
     """The app's page URLs (module relative to the app's package), served under ``/<label>/``."""
@@ -75,7 +79,8 @@ class SuiteApp:
     def prompts_path(self) -> Path:
         return Path(self.path) / self.prompts_dir
 
-    HOOKS: ClassVar[tuple[str, ...]] = ("demo_seed", "demo_models", "artifacts_resign", "prompt_evaluate")
+    HOOKS: ClassVar[tuple[str, ...]] = ("demo_seed", "demo_models", "artifacts_resign", "prompt_evaluate",
+                                        "attention")
 
     def hook(self, name: str) -> Callable[..., Any] | None:
         """The callable behind one of :attr:`HOOKS`; None where the app declares none."""

@@ -30,6 +30,18 @@ def job_list_for_user(*, user, limit: int = 50, status: str | None = None,
     return list(islice(rows, limit))
 
 
+def job_list_all(*, job_types: list[str], status: str | None = None, limit: int = 100) -> list[Job]:
+    """The newest jobs of the given types (every app's, for the admin), newest first."""
+    rows: list[Job] = []
+    for job_type in job_types:
+        qs = registry.job_model(job_type).objects.select_related("owner")
+        if status:
+            qs = qs.filter(status=status)
+        rows.extend(qs.order_by("-queued_at")[:limit])
+    rows.sort(key=lambda j: j.queued_at, reverse=True)
+    return rows[:limit]
+
+
 def job_get_for_user(*, user, job_id) -> Job | None:
     """A job by id, whatever its type, if the user's roles allow its app; else None."""
     roles = user_roles(user)
@@ -62,6 +74,23 @@ def batch_progress(*, batch: Batch) -> dict:
     percent = (round(100.0 * counts["done"] / total, 1) if total
                else (100.0 if batch.status == Batch.Status.DONE else 0.0))
     return {"total": total, **counts, "percent": percent, "status": batch.status}
+
+
+def attention_for_user(*, user) -> list[dict]:
+    """What waits for the user, per suite app their roles allow (the apps' ``attention`` registry hooks):
+    ``[{"app", "url", "items": [{"label", "count", "url"}], "total"}]``, in INSTALLED_APPS order."""
+    from django.urls import reverse
+
+    roles = user_roles(user)
+    groups = []
+    for app in registry.suite_apps():
+        hook = app.hook("attention")
+        if hook is None or app.role not in roles:
+            continue
+        items = [dict(item, count=int(item["count"])) for item in hook(user=user)]
+        groups.append({"app": app.nav[0], "url": reverse(app.nav[1]), "items": items,
+                       "total": sum(item["count"] for item in items)})
+    return groups
 
 
 def batch_list_for_user(*, user, limit: int = 20, app: str | None = None) -> list[Batch]:

@@ -88,6 +88,7 @@ def logout_view(request):
 @login_required
 def dashboard(request):
     return render(request, "core/dashboard.html", {
+        "attention": selectors.attention_for_user(user=request.user),
         "jobs": selectors.job_list_for_user(user=request.user, limit=15),
         "batches": selectors.batch_list_for_user(user=request.user, limit=10),
         "is_admin": user_has_role(request.user, "admin"),

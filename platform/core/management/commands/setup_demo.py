@@ -7,6 +7,7 @@ each suite app names a demo user for its role and, optionally, two hooks (dotted
 """
 import os
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
@@ -54,6 +55,6 @@ class Command(BaseCommand):
                 hook = app.hook("demo_seed")
                 if hook is not None:
                     hook(owner=owner, stdout=self.stdout)
-        self.stdout.write("Demo users (log in at http://127.0.0.1:8000/):")
+        self.stdout.write(f"Demo users (log in at http://127.0.0.1:{settings.WEB_PORT}/):")
         for line in lines:
             self.stdout.write(line)
