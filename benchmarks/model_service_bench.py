@@ -121,14 +121,44 @@ def pct(values: list[float], q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def run_baseline(reqs: list[tuple[list[dict], int]], threads: int, natural_eos: bool = False) -> dict:
+class _TunedSteps:
+    """A logits processor that gives ``generate()`` the server's ``--threads auto`` policy: it is called
+    once per forward pass, so it times each pass and sets the thread count for the next one."""
+
+    def __init__(self, threads: int):
+        from model_service.threads import ThreadTuner
+
+        self.tuner = ThreadTuner(threads)
+        self.t0 = 0.0
+        self.tokens = 1
+
+    def start(self, prompt_tokens: int) -> None:
+        self.tuner.before_step()
+        self.tokens = prompt_tokens
+        self.t0 = time.perf_counter()
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        self.tuner.after_step(time.perf_counter() - self.t0, self.tokens)
+        self.tuner.before_step()
+        self.tokens = 1
+        self.t0 = time.perf_counter()
+        return scores
+
+
+def run_baseline(reqs: list[tuple[list[dict], int]], threads: int, natural_eos: bool = False,
+                 auto_threads: bool = False) -> dict:
     """The naive baseline: each request alone through ``model.generate()``; with ``natural_eos`` each
-    stops at the model's end of sequence (the server's EOS ids) or ``max_tokens``, whichever first."""
+    stops at the model's end of sequence (the server's EOS ids) or ``max_tokens``, whichever first.
+    ``auto_threads``: the same thread-count choice as the server's ``--threads auto`` (threads.py),
+    step by step, so that neither side gains from a busy machine what the other cannot."""
     import torch
+    from transformers import LogitsProcessorList
 
     from model_service.loader import load_model
 
     torch.set_num_threads(threads)
+    tuned = _TunedSteps(threads) if auto_threads else None
+    extra = {"logits_processor": LogitsProcessorList([tuned])} if tuned else {}
     loaded = load_model(None)
     tok, model = loaded.tokenizer, loaded.model
     latencies, tokens = [], 0
@@ -142,15 +172,19 @@ def run_baseline(reqs: list[tuple[list[dict], int]], threads: int, natural_eos: 
             enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                           return_dict=True)
             t0 = time.perf_counter()
+            if tuned:
+                tuned.start(enc["input_ids"].shape[1])
             if natural_eos:
                 out = model.generate(**enc, max_new_tokens=n, do_sample=False,
-                                     eos_token_id=loaded.eos_token_ids)
+                                     eos_token_id=loaded.eos_token_ids, **extra)
             else:
-                out = model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+                out = model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, **extra)
             latencies.append(time.perf_counter() - t0)
             tokens += out.shape[1] - enc["input_ids"].shape[1]
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu0
+    if tuned:
+        torch.set_num_threads(threads)
     return {"requests": len(reqs), "tokens": tokens, "wall_s": wall, "throughput": tokens / wall,
             "cpu_s": cpu, "tok_per_cpu_s": tokens / cpu,
             "p50_latency": pct(latencies, 0.5), "p95_latency": pct(latencies, 0.95)}
@@ -210,6 +244,7 @@ async def run_level(url: str, api_key: str | None, model: str, reqs: list[tuple[
     return {"concurrency": concurrency, "requests": len(results), "tokens": tokens, "wall_s": wall,
             "throughput": tokens / wall, "p50_ttft": pct(ttfts, 0.5), "p95_ttft": pct(ttfts, 0.95),
             "p50_latency": pct(lats, 0.5), "p95_latency": pct(lats, 0.95), "cpu_s": cpu,
+            "p50_tokens": pct([r[2] for r in results], 0.5), "p95_tokens": pct([r[2] for r in results], 0.95),
             "tok_per_cpu_s": tokens / cpu if cpu else None}
 
 
@@ -260,7 +295,7 @@ def mixed_run(args: argparse.Namespace, threads: int, url: str, cpu_probe: Any, 
     """One run of the mixed workload: baseline, c1 and c16 on fresh unique requests."""
     single = mixed_requests(rng, args.single_requests, seen)
     many = mixed_requests(rng, args.requests, seen)
-    base = run_baseline(single, threads, natural_eos=True)
+    base = run_baseline(single, threads, natural_eos=True, auto_threads=not args.threads)
     c1 = asyncio.run(run_level(url, args.api_key, args.model, single, 1, cpu_probe, ignore_eos=False,
                                warmup=MIXED_WARMUP))
     c16 = asyncio.run(run_level(url, args.api_key, args.model, many, 16, cpu_probe, ignore_eos=False,
@@ -271,7 +306,15 @@ def mixed_run(args: argparse.Namespace, threads: int, url: str, cpu_probe: Any, 
             "c16_p50_latency_s": c16["p50_latency"], "c16_p95_latency_s": c16["p95_latency"],
             "c16_p95_ttft_s": c16["p95_ttft"],
             "throughput_ratio_c16": c16["throughput"] / base["throughput"],
+            # per CPU-second used (server process vs benchmark process during the baseline): less
+            # sensitive to other load on a shared machine than the wall-clock ratio
+            "cpu_throughput_ratio_c16": (c16["tok_per_cpu_s"] / base["tok_per_cpu_s"]
+                                         if c16["tok_per_cpu_s"] else float("nan")),
             "p95_c16_over_p50_c1": c16["p95_latency"] / c1["p50_latency"],
+            # p95 of tokens per request at c16 over the c1 median: the latency ratio even if a 16-row
+            # step cost no more than a 1-row one (long answers make the p95, short ones the median)
+            "c1_p50_tokens": c1["p50_tokens"], "c16_p95_tokens": c16["p95_tokens"],
+            "token_ratio_p95_c16_over_p50_c1": c16["p95_tokens"] / max(1.0, c1["p50_tokens"]),
             "load_avg_1m": os.getloadavg()[0]}
 
 
@@ -281,7 +324,10 @@ def print_mixed(label: str, r: dict) -> None:
     print(f"{label}: baseline {r['baseline_tok_s']:.1f} tok/s | c1 p50 latency {r['c1_p50_latency_s']:.2f}s"
           f" | c16 {r['c16_tok_s']:.1f} tok/s, p50 {r['c16_p50_latency_s']:.2f}s"
           f" p95 {r['c16_p95_latency_s']:.2f}s | ratio {r['throughput_ratio_c16']:.2f}x (>= 8)"
-          f" | p95 c16 / p50 c1 {r['p95_c16_over_p50_c1']:.2f} (<= 3) | {'PASS' if ok else 'FAIL'}",
+          f" | p95 c16 / p50 c1 {r['p95_c16_over_p50_c1']:.2f} (<= 3) | per CPU-s ratio "
+          f"{r['cpu_throughput_ratio_c16']:.2f}x | tokens p95 c16 / p50 c1 "
+          f"{r['token_ratio_p95_c16_over_p50_c1']:.2f} | load {r['load_avg_1m']:.1f}"
+          f" | {'PASS' if ok else 'FAIL'}",
           flush=True)
 
 
@@ -328,7 +374,9 @@ def main() -> int:
     p.add_argument("--copies", type=int, default=0,
                    help="request-set copies per level (default: sqrt(level))")
     p.add_argument("--max-batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: usable cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads of the server and the baseline (default: auto, the server's "
+                        "--threads auto, and the same choice step by step in the baseline)")
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--workload", choices=["default", "mixed"], default="default",
                    help="mixed: unique prompts, natural end of sequence, max_tokens 32..128 (see above)")
@@ -346,7 +394,7 @@ def main() -> int:
     base = base_requests()
     baseline = None
     if not args.skip_baseline:
-        baseline = run_baseline(base, threads)
+        baseline = run_baseline(base, threads, auto_threads=not args.threads)
         print(f"baseline generate() one at a time: {baseline['tokens']} tokens in "
               f"{baseline['wall_s']:.1f}s = "
               f"{baseline['throughput']:.1f} tok/s, p50 latency {baseline['p50_latency']:.2f}s, "

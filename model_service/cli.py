@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory for compiled grammars (xgrammar's compiler cache and ours, LRU; 0: off)")
     p.add_argument("--max-request-bytes", type=int, default=4 * 1024 * 1024,
                    help="largest request body accepted; larger ones get 413 (default 4 MiB)")
-    p.add_argument("--threads", type=int, default=usable_cores(),
-                   help="torch intra-op threads (default: usable cores)")
+    p.add_argument("--threads", default="auto",
+                   help="torch intra-op threads: a number, or auto (default: the faster of 1 and the "
+                        "usable cores, measured while serving)")
     p.add_argument("--weights-cache-dir", default=None,
                    help="where de-quantised GGUF weights are kept (default ~/.cache/model_service)")
     p.add_argument("--log-level", default=os.environ.get("MODEL_SERVICE_LOG_LEVEL", "info"))
@@ -70,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(argv: list[str] | None = None) -> ServiceConfig:
     """Parse flags into a :class:`ServiceConfig` (exits with status 2 on bad flags)."""
     args = build_parser().parse_args(argv)
+    threads_auto = args.threads == "auto"
+    try:
+        args.threads = usable_cores() if threads_auto else int(args.threads)
+    except ValueError:
+        raise SystemExit(f"error: --threads must be a number or auto, not {args.threads!r}")
     for flag, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--max-queue", args.max_queue, 1),
                              ("--prefill-chunk", args.prefill_chunk, 16), ("--threads", args.threads, 1),
                              ("--grammar-cache-mb", args.grammar_cache_mb, 0),
@@ -93,7 +99,7 @@ def config_from_args(argv: list[str] | None = None) -> ServiceConfig:
         cache_ttl=args.cache_ttl, cache_prefix=args.cache_prefix, chat_template=chat_template,
         reasoning_parser=args.reasoning_parser, runner=args.runner, jump_forward=not args.no_jump_forward,
         prefix_cache_mb=args.prefix_cache_mb, grammar_cache_mb=args.grammar_cache_mb,
-        max_request_bytes=args.max_request_bytes, threads=args.threads,
+        max_request_bytes=args.max_request_bytes, threads=args.threads, threads_auto=threads_auto,
         weights_cache_dir=args.weights_cache_dir, log_level=args.log_level)
 
 

@@ -43,5 +43,6 @@ class ServiceConfig:
     grammar_cache_mb: int = 128
     max_request_bytes: int = 4 * 1024 * 1024
     threads: int = field(default_factory=usable_cores)
+    threads_auto: bool = False  # pick 1 or ``threads`` intra-op threads by measurement (``--threads auto``)
     weights_cache_dir: str | None = None
     log_level: str = "info"

@@ -30,6 +30,7 @@ from model_service.engine_guard import EngineGuard
 from model_service.generation import Delta, GenRequest, Prefill, QueueFull, Row, deliver
 from model_service.grammar import GrammarService, apply_bitmask
 from model_service.metrics import Metrics
+from model_service.prefix_cache import common_prefix
 from model_service.runner import Segment
 from model_service.sampling import (
     TokenLogprob,
@@ -39,8 +40,10 @@ from model_service.sampling import (
     select_tokens,
     suppress_tokens,
 )
+from model_service.threads import ThreadTuner
 
 log = logging.getLogger("model_service.engine")
+SHARE_MIN = 32  # prompt tokens shared with a newcomer of the same step worth waiting a step for
 
 __all__ = ["Delta", "Engine", "GenRequest", "QueueFull"]
 
@@ -50,7 +53,7 @@ class Engine(EngineGuard):
 
     def __init__(self, runner: Any, tokenizer: Any, grammars: GrammarService, metrics: Metrics, *,
                  eos_ids: list[int], max_batch: int, max_queue: int, max_len: int, prefill_chunk: int = 512,
-                 threads: int | None = None, jump_forward: bool = True):
+                 threads: int | None = None, jump_forward: bool = True, adaptive_threads: bool = False):
         self.runner = runner
         self.tokenizer = tokenizer
         self.grammars = grammars
@@ -61,6 +64,8 @@ class Engine(EngineGuard):
         self.max_len = max_len
         self.prefill_chunk = prefill_chunk
         self.threads = threads
+        # --threads auto: the faster of 1 and ``threads`` intra-op threads, by measurement (threads.py)
+        self.tuner = ThreadTuner(threads) if adaptive_threads and threads else None
         self.jump_forward = jump_forward and getattr(runner, "supports_forced_tokens", False)
         self._cond = threading.Condition()
         self._incoming: deque[GenRequest] = deque()
@@ -126,7 +131,7 @@ class Engine(EngineGuard):
 
     # ----- engine thread ---------------------------------------------------------------------
     def _run(self) -> None:
-        if self.threads:
+        if self.threads and self.tuner is None:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
             while True:
@@ -174,7 +179,14 @@ class Engine(EngineGuard):
         self._remove_finished()
         segments, new = self._plan()
         if self._rows or segments:
-            self._step(segments, new)
+            if self.tuner is None:
+                self._step(segments, new)
+            else:
+                tokens = len(self._rows) + sum(len(s.tokens) for s in segments)
+                self.tuner.before_step()
+                t0 = time.perf_counter()
+                self._step(segments, new)
+                self.tuner.after_step(time.perf_counter() - t0, tokens)
         if not self._rows and not self._prefilling:
             self.runner.reset()
         self.metrics.running.set(self.num_running)
@@ -211,6 +223,8 @@ class Engine(EngineGuard):
             else:
                 if not self._waiting or len(self._rows) + len(new) >= self.max_batch:
                     break
+                if self._share_later(self._waiting[0], new):
+                    break
                 req = self._waiting.popleft()
                 self._taken.append(req)  # answered by _fail_all if this iteration fails
                 with self._cond:
@@ -236,6 +250,20 @@ class Engine(EngineGuard):
             if not pf.complete:
                 break
         return segments, new
+
+    def _share_later(self, req: GenRequest, new: list[Prefill]) -> bool:
+        """Whether ``req`` should wait for the next step: it shares at least ``SHARE_MIN`` more leading
+        tokens with a prompt prefilled in this step than the prefix cache holds now, so once that prompt
+        is stored (end of this step) it reuses them instead of computing them a second time. A burst of
+        requests with one long system prompt is then prefilled as one prompt, then the rest of each."""
+        prefix_hit = getattr(self.runner, "prefix_hit", None)
+        if prefix_hit is None or not new or not req.prompt_ids:
+            return False
+        shared = max(common_prefix(req.prompt_ids, pf.row.req.prompt_ids) for pf in new)
+        if shared < SHARE_MIN:
+            return False
+        stored = prefix_hit(req.prompt_ids)
+        return stored is not None and shared - stored >= SHARE_MIN
 
     def _new_prefill(self, req: GenRequest) -> Prefill:
         matcher = None

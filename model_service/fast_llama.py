@@ -182,6 +182,10 @@ class FastLlamaRunner:
         self._values(kv)[:, :cur_rows, :, :cur_len] = self._values()
         self.kv = kv
 
+    def _token_bytes(self) -> int:
+        """Bytes of keys and values per cached token (all layers)."""
+        return 2 * len(self.layers) * self.hkv * self.hd * self.kv.element_size()
+
     def cache_bytes(self) -> int:
         """Bytes held by the KV cache now."""
         return self.kv.numel() * self.kv.element_size()
@@ -235,13 +239,21 @@ class FastLlamaRunner:
         self.pending[slot] = length
         return length
 
+    def prefix_hit(self, ids: list[int]) -> int | None:
+        """How many leading tokens of ``ids`` :meth:`load_prefix` would reuse now (nothing is copied);
+        None when the prefix cache is off or too small to keep this prompt."""
+        if self.prefixes.budget < len(ids) * self._token_bytes():
+            return None
+        hit = self.prefixes.lookup(ids, len(ids) - 1)
+        return hit[1] if hit else 0
+
     def save_prefix(self, slot: int, ids: list[int]) -> None:
-        """Keep the block-aligned prefix of a just-prefilled slot for later prompts."""
-        length = (len(ids) // self.prefixes.block) * self.prefixes.block
-        if self.prefixes.budget <= 0 or length == 0 or self.prefixes.covered(ids[:length]) >= length:
+        """Keep the keys/values of a just-prefilled slot for later prompts that start alike."""
+        length = len(ids)
+        if self.prefixes.budget <= 0 or length < self.prefixes.block or self.prefixes.covered(ids) >= length:
             return
         keys = self._keys()[:, slot, :, :, :length].transpose(-1, -2)
-        self.prefixes.add(ids[:length], torch.stack([keys, self._values()[:, slot, :, :length]], dim=1))
+        self.prefixes.add(ids, torch.stack([keys, self._values()[:, slot, :, :length]], dim=1))
 
     # ----- forward passes ---------------------------------------------------------------------
     def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,12 @@
 """Prompt-prefix KV reuse (like vLLM's automatic prefix caching), bounded by a byte budget.
 
 Requests from the platform's apps share long prefixes (system prompt, prompt template). After a
-prompt is prefilled, the keys/values of its block-aligned prefix are kept; a later prompt that
-starts with the same blocks copies them into its slot instead of recomputing them. Lookups go
-through a chain hash per block and are confirmed token by token; least recently used entries are
-dropped when the budget is exceeded.
+prompt is prefilled, the keys/values of all its tokens are kept; a later prompt that starts with the
+same tokens copies them into its slot instead of recomputing them. Lookups go through a chain hash
+per 16-token block to the stored prompt sharing the most whole blocks, are confirmed token by token
+and then extended token by token along that prompt (a shared system prompt rarely ends on a block
+boundary: SmolLM2's chat template with a short system prompt shares 18-36 tokens). Least recently
+used entries are dropped when the budget is exceeded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,15 @@ from dataclasses import dataclass
 from itertools import count
 
 import torch
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Number of leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def block_hashes(ids: list[int], block: int) -> list[int]:
@@ -29,7 +40,7 @@ def block_hashes(ids: list[int], block: int) -> list[int]:
 @dataclass
 class _Entry:
     tokens: list[int]
-    kv: torch.Tensor  # [layers, 2, kv_heads, len, head_dim]
+    kv: torch.Tensor  # [layers, 2, kv_heads, len(tokens), head_dim]
     hashes: list[int]
 
     @property
@@ -40,7 +51,7 @@ class _Entry:
 class PrefixStore:
     """Stored prefixes, looked up by the longest block-aligned match."""
 
-    def __init__(self, budget_bytes: int, block: int = 32):
+    def __init__(self, budget_bytes: int, block: int = 16):
         self.budget = budget_bytes
         self.block = block
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
@@ -49,10 +60,12 @@ class PrefixStore:
         self.bytes = 0
 
     def lookup(self, ids: list[int], limit: int) -> tuple[torch.Tensor, int] | None:
-        """(stored kv, usable length) for the longest stored prefix of ``ids[:limit]``."""
+        """(stored kv, usable length) for the longest stored prefix of ``ids[:limit]``: whole blocks
+        through the hash index, then token by token along the entry found."""
         if self.budget <= 0:
             return None
-        hashes = block_hashes(ids[:limit], self.block)
+        ids = ids[:limit]
+        hashes = block_hashes(ids, self.block)
         for k in range(len(hashes) - 1, -1, -1):
             hit = self._index.get(hashes[k])
             if hit is None:
@@ -62,6 +75,10 @@ class PrefixStore:
             if entry.tokens[:length] != ids[:length]:
                 continue  # hash collision
             self._entries.move_to_end(hit[0])
+            tokens = entry.tokens
+            end = min(len(ids), len(tokens))
+            while length < end and tokens[length] == ids[length]:
+                length += 1
             return entry.kv, length
         return None
 
@@ -71,7 +88,7 @@ class PrefixStore:
         return hit[1] if hit else 0
 
     def add(self, ids: list[int], kv: torch.Tensor) -> None:
-        """Keep ``kv`` (for the block-aligned ``ids``), evicting least recently used entries."""
+        """Keep ``kv`` (keys/values of every token of ``ids``), evicting least recently used entries."""
         if self.budget <= 0:
             return
         entry_id = next(self._ids)

@@ -96,6 +96,7 @@ class Service:
         self.engine = Engine(self.runner, self.tokenizer, self.grammars, self.metrics, eos_ids=self.eos_ids,
                              max_batch=cfg.max_batch_size, max_queue=cfg.max_queue, max_len=self.max_len,
                              prefill_chunk=cfg.prefill_chunk, threads=cfg.threads,
+                             adaptive_threads=cfg.threads_auto and loaded.device.type == "cpu",
                              jump_forward=cfg.jump_forward)
         self.cache = ResponseCache(cfg.cache_url, ttl=cfg.cache_ttl, prefix=cfg.cache_prefix)
         self.cache_identity = self._cache_identity()
@@ -379,6 +380,8 @@ class Service:
             "waiting": self.engine.num_waiting,
             "cache": self.cache.status(), "grammar_cache": self.grammars.cache_stats(),
             "auth": "open" if self.auth.open else "api-keys",
+            "threads": (self.engine.tuner.state() if self.engine.tuner is not None
+                        else {"threads": self.cfg.threads, "mode": "fixed"}),
             "engine_last_error": self.engine.last_error, "uptime_s": round(time.time() - self.started, 1),
         }
 

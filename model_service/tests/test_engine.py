@@ -65,10 +65,10 @@ def test_fast_runner_cache_grows_and_shrinks(loaded):
     assert runner.cache_bytes() == small
 
 
-def _run_engine(loaded, runner, requests):
+def _run_engine(loaded, runner, requests, **kw):
     grammars = GrammarService(loaded.tokenizer, loaded.model.config.vocab_size, loaded.eos_token_ids)
     engine = Engine(runner, loaded.tokenizer, grammars, Metrics("test"), eos_ids=loaded.eos_token_ids,
-                    max_batch=4, max_queue=16, max_len=512)
+                    max_batch=4, max_queue=16, max_len=512, **kw)
     engine.start()
 
     async def go():
@@ -101,6 +101,82 @@ def test_continuous_batching_matches_single_requests_on_both_runners(loaded):
     assert all(b[1] == "length" for b in batched)
 
 
+def test_prefix_reuse_and_thread_tuning_keep_greedy_outputs(loaded):
+    """Prompts sharing a chat prefix that ends inside a block, batched with the prefix cache on and the
+    thread count switching between 1 and 2 (explored every few steps), give the texts each gives alone
+    with neither."""
+    tok = loaded.tokenizer
+    system = "<|im_start|>system\nYou are a concise assistant. Reply briefly.<|im_end|>\n<|im_start|>user\n"
+    users = ["Name a colour.", "What is 7 times 6?", "Say hello to Amira.", "Give a title for a story.",
+             "Name a fruit.", "What is 2 plus 2?"]
+    reqs = [(tok.encode(system + u + "<|im_end|>\n<|im_start|>assistant\n"),
+             SamplingParams(max_tokens=n, temperature=0.0), None) for u, n in zip(users, [8, 12, 6, 10, 7, 9],
+                                                                                   strict=True)]
+    runner = FastLlamaRunner(loaded.model, max_batch=4, max_len=512, prefix_cache_bytes=64 << 20)
+    grammars = GrammarService(loaded.tokenizer, loaded.model.config.vocab_size, loaded.eos_token_ids)
+    engine = Engine(runner, tok, grammars, Metrics("test"), eos_ids=loaded.eos_token_ids, max_batch=4,
+                    max_queue=16, max_len=512, threads=2, adaptive_threads=True)
+    engine.tuner.explore_every, engine.tuner.explore_steps = 3, 1
+    engine.start()
+
+    async def go():
+        gens = [GenRequest(ids, params) for ids, params, _ in reqs]
+        engine.submit(gens)
+        out = []
+        for g in gens:
+            text = ""
+            async for d in engine.results([g]):
+                text += d.text
+            out.append(text)
+        return out
+
+    try:
+        batched = asyncio.run(go())
+    finally:
+        engine.stop()
+        torch.set_num_threads(2)
+    assert engine.metrics.prefix_hits._value.get() >= 2 * 18  # prompts 5 and 6 reused the shared part
+    assert {c for c in engine.tuner.cost if engine.tuner.cost[c] is not None} == {1, 2}
+    single = [_run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), [r])[0][0]
+              for r in reqs]
+    assert batched == single and all(batched)
+
+
+def test_a_burst_sharing_a_long_prefix_computes_it_once(loaded):
+    """Requests that arrive together with one long system prompt: the first is prefilled alone, the
+    others wait one step and reuse its keys/values (prefilled tokens counted at the runner); their
+    answers are those each gives alone. With the prefix cache off nobody waits."""
+    tok = loaded.tokenizer
+    system = "You are a careful credit analyst. Answer in plain words, citing the figures given. " * 4
+    reqs = [(tok.encode(system + f"Case {k}: income {k * 700} a month, {k} loans."),
+             SamplingParams(max_tokens=5, temperature=0.0, ignore_eos=True), None) for k in range(1, 5)]
+    shared = min(next(i for i, (x, y) in enumerate(zip(reqs[0][0], r[0], strict=False)) if x != y)
+                 for r in reqs[1:])
+    assert shared >= 64
+
+    def run(prefix_bytes):
+        runner = FastLlamaRunner(loaded.model, max_batch=4, max_len=512, prefix_cache_bytes=prefix_bytes)
+        steps = []
+        step = runner.step
+
+        def counting(tokens, positions, segments):
+            steps.append([len(s.tokens) for s in segments if s.slot >= len(tokens)])
+            return step(tokens, positions, segments)
+
+        runner.step = counting
+        return _run_engine(loaded, runner, reqs), steps
+
+    texts, steps = run(64 << 20)
+    total = sum(len(ids) for ids, _, _ in reqs)
+    assert steps[0] == [len(reqs[0][0])] and len(steps[1]) == 3  # one prompt, then the other three
+    assert sum(map(sum, steps)) <= total - 3 * shared
+    plain, plain_steps = run(0)
+    assert plain_steps[0] == [len(ids) for ids, _, _ in reqs]  # no cache: all four in the first step
+    single = [_run_engine(loaded, FastLlamaRunner(loaded.model, max_batch=4, max_len=512), [r])[0][0]
+              for r in reqs]
+    assert [t[0] for t in texts] == [t[0] for t in plain] == single
+
+
 def test_timeout_while_running(loaded):
     tok = loaded.tokenizer
     params = SamplingParams(max_tokens=400, temperature=0.0, ignore_eos=True)
@@ -119,8 +195,9 @@ def test_prefix_cache_reuse_gives_the_same_logits(loaded):
         runner.prefill(a, 0, want_logits=True)
         runner.save_prefix(0, a)
         runner.activate()
-        reused = runner.load_prefix(1, b)
-        assert reused == (len(shared) // 32) * 32 and reused > 0
+        reused = runner.load_prefix(1, b)  # token-granular: the whole shared text, not whole blocks only
+        common = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+        assert reused == common >= len(shared) and len(shared) % runner.prefixes.block != 0
         logits = runner.prefill(b[reused:], reused, want_logits=True)
     assert (logits - _reference_last_logits(model, b)).abs().max() < 1e-3
 
@@ -138,6 +215,19 @@ def test_prefix_store_is_bounded_and_exact():
     assert store.lookup(second, 64) is None and store.lookup(first, 64) is not None
     assert store.bytes <= store.budget
     assert store.lookup(first[:31] + [999] + first[32:], 64) is None  # a different token: no reuse
+
+
+def test_prefix_store_reuses_up_to_the_first_different_token():
+    from model_service.prefix_cache import PrefixStore
+
+    store = PrefixStore(budget_bytes=1 << 20, block=16)
+    stored = list(range(40))
+    store.add(stored, torch.zeros(1, 2, 1, 40, 4))
+    assert store.lookup(stored[:24] + [999] * 20, 44)[1] == 24  # one whole block, then 8 single tokens
+    assert store.lookup(stored + [1, 2, 3], 43)[1] == 40  # never past the stored tokens
+    assert store.lookup(stored, 30)[1] == 30  # nor past the limit (the last prompt token is computed)
+    assert store.lookup(stored[:10] + [999] * 30, 40) is None  # no whole block in common: no reuse
+    assert store.covered(stored) == 40
 
 
 def test_loads_a_gguf_file_and_a_hf_folder(loaded):
