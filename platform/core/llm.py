@@ -19,7 +19,12 @@ the reasons. What an app may rely on:
 - **Validation**: ``validate(parsed)`` returns the value the app keeps or raises
   :class:`LLMOutputInvalid` (any ``ValueError``) with the reason; the step is then ``rejected``.
 - **Gate**: ``gate(value)`` returns the problems that make the output unusable (loops, debris,
-  contradictions with the facts); any problem makes the step ``rejected`` and the value is withheld.
+  contradictions with the facts; :mod:`core.quality` has the checks); any problem rejects the answer.
+- **One retry with other settings**: an answer that is not JSON, fails validation or the gate is asked
+  for once more with the model service's repetition controls, a little temperature and another seed
+  (:data:`RETRY_SETTINGS`). If the second answer fails too, the step is ``rejected``: the value is
+  withheld and ``problems`` holds both tries' reasons (``1: ...``, ``2: ...``); ``meta()["tries"]``
+  records each try's settings and problems.
 - **Failure of the model service**: a transient error (service down, 503, circuit open) is raised for
   the job to retry while it has attempts left (``final_attempt=False``); on the final attempt, and for a
   permanent error (the service rejects the request: a 4xx), the step is ``unavailable`` with the
@@ -27,6 +32,7 @@ the reasons. What an app may rely on:
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -43,6 +49,11 @@ OK = "ok"
 REJECTED = "rejected"
 UNAVAILABLE = "unavailable"
 TRUNCATION_RETRY_FACTOR = 2
+# The second try after a rejected answer: the model service's repetition controls (HF-style
+# repetition_penalty on every token already seen, OpenAI-style frequency_penalty by count), a little
+# temperature and another seed, so the same greedy path is not taken again.
+RETRY_SETTINGS: dict[str, Any] = {"temperature": 0.3, "seed": 1, "repetition_penalty": 1.2,
+                                  "frequency_penalty": 0.3}
 
 
 class LLMOutputInvalid(ValueError):
@@ -70,6 +81,7 @@ class LLMStep:
     error_code: str = ""
     latency_s: float = 0.0
     attempts: int = 0
+    tries: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -97,6 +109,8 @@ class LLMStep:
             out["problems"] = list(self.problems)
         if self.error_code:
             out["error"] = self.error_code
+        if len(self.tries) > 1:
+            out["tries"] = [{"settings": t["settings"], "problems": t["problems"]} for t in self.tries]
         return out
 
 
@@ -104,10 +118,14 @@ def llm_step(*, template: str, language: str, variables: dict[str, Any], max_tok
              validate: Callable[[Any], Any] | None = None, gate: Callable[[Any], list[str]] | None = None,
              privacy: Callable[[list[dict]], list[str]] | None = None, final_attempt: bool = False,
              top_logprobs: int | None = None, frequency_penalty: float | None = None,
-             seed: int | None = 0, version: int | None = None) -> LLMStep:
+             seed: int | None = 0, version: int | None = None, retry: bool = True,
+             narrow_schema: Callable[[dict], dict] | None = None) -> LLMStep:
     """Run one prompt template through the model service (see the module docstring).
 
-    ``version`` picks a template version other than the newest enabled one (prompt evaluation).
+    ``version`` picks a template version other than the newest enabled one (prompt evaluation);
+    ``retry=False`` keeps the first answer however it fares (measuring a template alone).
+    ``narrow_schema(schema) -> schema`` tightens the template's schema for this call only (a copy is
+    passed), e.g. an enum cut down to what this item offers; the answer must still fit the stored one.
     """
     from core.prompts import render_messages
     from core.selectors import prompt_template_get
@@ -125,55 +143,84 @@ def llm_step(*, template: str, language: str, variables: dict[str, Any], max_tok
     if row.output_schema is not None:
         # The schema goes in response_format directly (not ``schema=``): an answer cut at max_tokens then
         # comes back and can be retried or salvaged instead of raising.
+        schema = narrow_schema(copy.deepcopy(row.output_schema)) if narrow_schema else row.output_schema
         extra["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": row.name.rsplit(".", 1)[-1], "schema": row.output_schema, "strict": True}}
+            "name": row.name.rsplit(".", 1)[-1], "schema": schema, "strict": True}}
     if frequency_penalty:
         extra["frequency_penalty"] = frequency_penalty
     started = time.monotonic()
-    budget = max_tokens
-    answer: ChatResult | None = None
+    first = {"temperature": 0.0, "seed": seed}
     try:
-        for _ in range(2):
-            step.attempts += 1
-            answer = client.chat(messages=messages, max_tokens=budget, temperature=0.0, seed=seed,
-                                 top_logprobs=top_logprobs, extra=extra or None)
-            if answer.finish_reason != "length" or row.output_schema is None:
-                break
-            budget = max_tokens * TRUNCATION_RETRY_FACTOR
+        _attempt(step, client, row, messages, max_tokens, top_logprobs, extra, first, validate, gate)
     except TransientModelError as exc:
         if not final_attempt:
             raise
         return _unavailable(step, exc, started, f"the model service stayed unavailable: {exc}")
     except ModelServiceError as exc:
         return _unavailable(step, exc, started, f"the model service refused the request: {exc}")
+    if step.status == REJECTED and retry:
+        settings = {**RETRY_SETTINGS, "seed": (seed or 0) + 1}
+        if frequency_penalty:
+            settings["frequency_penalty"] = max(frequency_penalty, RETRY_SETTINGS["frequency_penalty"])
+        try:
+            _attempt(step, client, row, messages, max_tokens, top_logprobs, extra, settings, validate, gate)
+        except ModelServiceError as exc:
+            step.problems.append(f"the retry with other settings could not be made: {exc}"[:500])
     step.latency_s = time.monotonic() - started
-    step.answer = answer
+    if step.status == REJECTED:
+        step.problems = [f"{i}: {p}" if len(step.tries) > 1 else p
+                         for i, t in enumerate(step.tries, 1) for p in t["problems"]] + [
+            p for p in step.problems if p.startswith("the retry")]
+    return step
+
+
+def _attempt(step: LLMStep, client, row, messages: list[dict], max_tokens: int, top_logprobs: int | None,
+             extra: dict[str, Any], settings: dict[str, Any], validate, gate) -> None:
+    """One try: call (asking once more with twice the budget if cut), parse, validate, gate. Sets the
+    step's status, value, answer and truncation, and records the try in ``step.tries``."""
+    sampling = {k: v for k, v in settings.items() if k not in ("temperature", "seed")}
+    body_extra = {**extra, **sampling}
+    budget = max_tokens
+    answer: ChatResult | None = None
+    for _ in range(2):
+        step.attempts += 1
+        answer = client.chat(messages=messages, max_tokens=budget, temperature=settings["temperature"],
+                             seed=settings["seed"], top_logprobs=top_logprobs, extra=body_extra or None)
+        if answer.finish_reason != "length" or row.output_schema is None:
+            break
+        budget = max_tokens * TRUNCATION_RETRY_FACTOR
     assert answer is not None
+    step.answer = answer
+    step.value = step.parsed = None
     step.truncated = answer.finish_reason == "length"
+    notes: list[str] = []
+    problems: list[str] = []
     if step.truncated:
-        step.problems.append(f"the answer was cut at {budget} tokens; "
-                             "it was closed at its last complete value")
+        notes.append(f"the answer was cut at {budget} tokens; it was closed at its last complete value")
+    parsed: Any = answer.content
     if row.output_schema is not None:
         parsed = json_salvage(answer.content) if step.truncated else _json_or_none(answer.content)
         if parsed is None:
             parsed = json_salvage(answer.content)
         if parsed is None:
-            return _rejected(step, "the answer is not JSON")
-    else:
-        parsed = answer.content
+            problems.append("the answer is not JSON")
     step.parsed = parsed
-    try:
-        value = validate(parsed) if validate is not None else parsed
-    except ValueError as exc:
-        return _rejected(step, f"the answer is not usable: {exc}")
-    problems = list(gate(value)) if gate is not None else []
+    if not problems:
+        try:
+            value = validate(parsed) if validate is not None else parsed
+        except ValueError as exc:
+            problems.append(f"the answer is not usable: {exc}")
+        else:
+            problems = list(gate(value)) if gate is not None else []
+    step.tries.append({"settings": {k: v for k, v in settings.items() if v is not None},
+                       "problems": notes + problems, "content": answer.content})
     if problems:
-        step.problems.extend(problems)
         step.status = REJECTED
-        return step
+        step.problems = notes + problems
+        return
     step.value = value
     step.status = OK
-    return step
+    step.problems = notes
 
 
 def _unavailable(step: LLMStep, exc: ModelServiceError, started: float, message: str) -> LLMStep:
@@ -182,12 +229,6 @@ def _unavailable(step: LLMStep, exc: ModelServiceError, started: float, message:
     step.latency_s = time.monotonic() - started
     step.problems.append(message[:500])
     logger.warning("llm step %s unavailable (%s)", step.template, exc.code)
-    return step
-
-
-def _rejected(step: LLMStep, reason: str) -> LLMStep:
-    step.status = REJECTED
-    step.problems.append(reason)
     return step
 
 

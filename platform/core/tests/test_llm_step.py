@@ -75,11 +75,12 @@ def test_an_answer_cut_twice_is_closed_at_its_last_complete_value(service):
     assert any("cut at 100 tokens" in p for p in step.problems)
 
 
-def test_an_answer_that_is_not_json_is_rejected(service):
-    replies, _ = service
-    replies.append(answer("I think the risk is moderate."))
+def test_an_answer_that_is_not_json_is_rejected_after_one_retry(service):
+    replies, seen = service
+    replies += [answer("I think the risk is moderate."), answer("Moderate, I think.")]
     step = run()
-    assert step.status == "rejected" and step.value is None and step.problems == ["the answer is not JSON"]
+    assert step.status == "rejected" and step.value is None
+    assert step.problems == ["1: the answer is not JSON", "2: the answer is not JSON"] and len(seen) == 2
 
 
 def test_a_failed_validation_rejects_with_the_reason(service):
@@ -91,16 +92,54 @@ def test_a_failed_validation_rejects_with_the_reason(service):
             raise llm.LLMOutputInvalid(f"level must be 1, 2 or 3, got {parsed['level']}")
         return parsed
 
-    step = run(validate=validate)
+    step = run(validate=validate, retry=False)
     assert step.status == "rejected" and step.value is None and step.parsed == {"level": 7}
     assert step.problems == ["the answer is not usable: level must be 1, 2 or 3, got 7"]
 
 
-def test_the_gate_withholds_an_output_with_problems(service):
-    replies, _ = service
-    replies.append(answer('{"level": 1, "text": "fine fine fine"}'))
+def test_the_gate_withholds_an_output_that_fails_twice_and_records_both_tries(service):
+    replies, seen = service
+    replies += [answer('{"level": 1, "text": "fine fine fine"}'),
+                answer('{"level": 1, "text": "ok ok fine fine"}')]
     step = run(gate=lambda value: ["the text repeats itself"] if "fine fine" in value["text"] else [])
-    assert step.status == "rejected" and step.value is None and step.problems == ["the text repeats itself"]
+    assert step.status == "rejected" and step.value is None
+    assert step.problems == ["1: the text repeats itself", "2: the text repeats itself"]
+    assert [t["problems"] for t in step.meta()["tries"]] == [["the text repeats itself"]] * 2
+    assert step.answer.content == '{"level": 1, "text": "ok ok fine fine"}' and step.attempts == 2
+
+
+def test_a_rejected_answer_is_asked_again_once_with_other_settings(service):
+    replies, seen = service
+    replies += [answer('{"level": 1, "text": "fine fine fine"}'), answer('{"level": 1, "text": "fine"}')]
+    step = run(gate=lambda value: ["the text repeats itself"] if "fine fine" in value["text"] else [])
+    assert step.ok and step.value == {"level": 1, "text": "fine"} and step.problems == []
+    first, second = seen
+    assert "repetition_penalty" not in first and first["temperature"] == 0.0 and first["seed"] == 0
+    assert second["repetition_penalty"] == llm.RETRY_SETTINGS["repetition_penalty"] > 1
+    assert second["frequency_penalty"] > 0 and second["seed"] == 1 and second["temperature"] > 0
+    assert second["messages"] == first["messages"] and second["response_format"] == first["response_format"]
+    assert step.meta()["tries"][0]["problems"] == ["the text repeats itself"]
+    assert step.meta()["tries"][1]["problems"] == []
+
+
+def test_the_core_quality_gate_rejects_a_looping_answer(service):
+    from core.quality import json_problems
+
+    replies, _ = service
+    loop = "no prior study; no prior study; no prior study; a report of a report of a report"
+    replies += [answer(json.dumps({"level": 1, "text": loop})), answer('{"level": 1, "text": "{{{{{"}')]
+    step = run(gate=lambda value: json_problems(value, fields=["text"]))
+    assert step.status == "rejected" and step.value is None
+    assert any(p.startswith("1: text: the sentence") for p in step.problems)
+    assert any(p.startswith("2: text: the text contains") for p in step.problems)
+
+
+def test_a_retry_the_service_refuses_keeps_the_first_reasons(service):
+    replies, _ = service
+    replies += [answer("not json"), (400, {"error": {"message": "bad penalty"}})]
+    step = run()
+    assert step.status == "rejected" and step.value is None
+    assert step.problems[0] == "the answer is not JSON" and "could not be made" in step.problems[1]
 
 
 def test_the_privacy_hook_stops_the_call_before_anything_is_sent(service):
@@ -141,3 +180,19 @@ def test_json_salvage_closes_a_cut_document_at_its_last_complete_value(text, imp
         assert parsed is None or not parsed.get("impression")
     else:
         assert parsed["impression"] == impression
+
+
+def test_narrow_schema_tightens_this_call_only(service):
+    from core.models import PromptTemplate
+
+    replies, seen = service
+    replies.append(answer('{"level": 2, "text": "ok"}'))
+
+    def narrow(schema):
+        schema["properties"]["level"]["enum"] = [1, 2]
+        return schema
+
+    assert run(narrow_schema=narrow).ok
+    assert seen[0]["response_format"]["json_schema"]["schema"]["properties"]["level"] == {
+        "type": "integer", "enum": [1, 2]}
+    assert PromptTemplate.objects.get(name="core.step_test").output_schema == SCHEMA
