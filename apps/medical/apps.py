@@ -18,6 +18,8 @@ class MedicalConfig(SuiteApp, AppConfig):
     demo_user = "radiologist"
     demo_seed = "apps.medical.demo.demo_seed"
     demo_models = None
+    prompt_evaluate = "apps.medical.evaluation.prompt_evaluate"
+    attention = "apps.medical.selectors.attention"
     root_urls = (("dicomweb/", "dicomweb_urls"),)
 
     def ready(self) -> None:

@@ -27,7 +27,8 @@ class Study(Job):
     body_part = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=200, blank=True,
                                    help_text=_("De-identified study description."))
-    indication = models.TextField(blank=True, help_text=_("Clinical indication as entered (not sent as is)."))
+    indication = models.TextField(blank=True, help_text=_("Clinical indication, filtered of identifiers (as "
+                                                          "entered: in the identity rows only)."))
     language = models.CharField(max_length=8, default="en")
     series_count = models.PositiveIntegerField(default=0)
     instance_count = models.PositiveIntegerField(default=0)
@@ -37,6 +38,7 @@ class Study(Job):
     source = models.CharField(max_length=16, default="upload", help_text=_("upload, api, stow-rs or demo"))
 
     job_type = "medical.study"
+    type_label = _("Study")
     task_name = "medical.study_run"
     role = "medical"
 
@@ -81,6 +83,24 @@ class StudyIdentity(models.Model):
         return f"identity of study {self.study_id}"
 
 
+class UploadIdentity(models.Model):
+    """The original names of an upload's files and ZIP members (they often carry the patient's name).
+
+    Everything else (the batch, storage paths, instance rows, the API's ``files[].name``) holds the
+    pseudonym (``file-001``, ``file-001/00002`` for a ZIP member); this row maps pseudonym → original
+    name, and keeps the clinical indication as entered. Shown only to medical-role users, like
+    :class:`StudyIdentity`.
+    """
+
+    batch = models.OneToOneField("core.Batch", on_delete=models.CASCADE, related_name="+")
+    files = models.JSONField(default=dict, blank=True, help_text=_("Pseudonym → original file name."))
+    indication = models.TextField(blank=True, help_text=_("The clinical indication as entered (each study "
+                                                          "keeps it filtered of identifiers)."))
+
+    def __str__(self) -> str:
+        return f"file names of upload {self.batch_id}"
+
+
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
     series_instance_uid = models.CharField(max_length=64, help_text=_("De-identified Series Instance UID."))
@@ -115,7 +135,8 @@ class Instance(models.Model):
     series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.CASCADE,
                                related_name="instances")
     file_name = models.CharField(max_length=500,
-                                 help_text=_("The name it was uploaded under (ZIP path included)."))
+                                 help_text=_("A pseudonym (series/instance number or upload file number); "
+                                             "the original name is in the upload's identity row."))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

@@ -14,18 +14,19 @@ What the draft is then judged by (:func:`~apps.medical.decisions.postcheck`, nee
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from apps.medical.deidentify import scrub_text
+from apps.medical.deidentify import redact, scrub_text
 from apps.medical.errors import ReportError
+from apps.medical.grounding import feature_list, offered_features
 
 __all__ = [
     "REPORT_FIELDS",
     "ReportError",
     "draft_variables",
     "normalize_report",
+    "scrub_descriptor",
     "scrub_indication",
     "template_name_for",
 ]
@@ -51,23 +52,20 @@ def template_name_for(modality: str | Iterable[str] | None) -> str:
 
 # ------------------------------------------------------------------------------------- scrubbing
 
-_ID_TOKEN = re.compile(r"\b[\w-]*\d[\w-]*\b")
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
-
-
 def scrub_indication(text: str | None, phi: Iterable[str] = (), max_chars: int = 300) -> str:
-    """The clinical indication without PHI strings, dates, e-mails and ID-like tokens (≥ 4 digits)."""
+    """The clinical indication through the free-text PHI filter (:func:`apps.medical.deidentify.redact`):
+    the study's own identifiers, names after titles and cues, unknown capitalised name runs, phone
+    numbers, IDs, record numbers, dates, e-mails, addresses and room numbers become ``[removed]``."""
     if not text:
         return ""
-    out = _EMAIL.sub("[removed]", str(text))
-    out = scrub_text(out, phi)
-
-    def id_like(m: re.Match[str]) -> str:
-        token = m.group(0)
-        return "[id]" if sum(ch.isdigit() for ch in token) >= 4 else token
-
-    out = _ID_TOKEN.sub(id_like, out)
+    out = redact(str(text)[: max_chars * 4], known=phi)
     return out[:max_chars].strip()
+
+
+def scrub_descriptor(text: str | None, phi: Iterable[str] = ()) -> str:
+    """A descriptor (study/series description, protocol, comments) through the free-text PHI filter with
+    the allowlist on: every token that is not a clinical or common word is ``[removed]``."""
+    return redact(str(text), known=phi, descriptor=True) if text else ""
 
 
 def _scrub_obj(obj: Any, phi: Iterable[str]) -> Any:
@@ -129,7 +127,8 @@ def draft_variables(
     phi: Iterable[str] = (),
     max_chars: int = MAX_FEATURE_CHARS,
 ) -> dict[str, str]:
-    """Template variables: ``modality``, ``body_part``, ``study_description``, ``indication``, ``features``.
+    """Template variables: ``modality``, ``body_part``, ``study_description``, ``indication``, ``features``
+    and ``feature_list`` (:func:`apps.medical.grounding.feature_list`, for the v2 templates).
 
     ``study_features`` is :func:`apps.medical.imaging.study_summary` output (or one series' features)
     computed from DE-IDENTIFIED data. Every string is scrubbed again with ``phi``; ``features`` is a
@@ -150,10 +149,17 @@ def draft_variables(
         (s.get("study_description") for s in series if s.get("study_description")), None
     )
     features = ""
+    cleaned: dict[str, str] = {}
     for level in range(4):
         limit = (6, 4, 3, 1)[level]
         chosen = sorted(series, key=lambda s: -(s.get("frames") or 0))[:limit]
         payload = {"series_count": len(series), "series": [_compact_series(s, level) for s in chosen]}
+        for item in payload["series"]:  # free text: through the filter with the allowlist
+            if item.get("description"):
+                text = str(item["description"])
+                if text not in cleaned:
+                    cleaned[text] = scrub_descriptor(text, phi)
+                item["description"] = cleaned[text]
         features = json.dumps(_scrub_obj(payload, phi), ensure_ascii=False, separators=(",", ":"))
         if len(features) <= max_chars:
             break
@@ -161,10 +167,12 @@ def draft_variables(
         features = features[: max_chars - 3] + "..."
     return {
         "modality": ", ".join(modalities) or none,
-        "body_part": scrub_text(", ".join(body_parts), phi) or none,
-        "study_description": scrub_text(str(description), phi) if description else none,
+        "body_part": scrub_descriptor(", ".join(body_parts), phi) or none,
+        "study_description": scrub_descriptor(description, phi) or none,
         "indication": scrub_indication(indication, phi) or none,
         "features": features,
+        # v2 templates: the features a finding may cite, values computed from headers and pixels
+        "feature_list": feature_list(offered_features(study_features, lang), lang),
     }
 
 

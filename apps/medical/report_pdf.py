@@ -54,12 +54,17 @@ def _labels(language: str) -> dict[str, str]:
             "technique": "检查技术", "comparison": "对比", "findings": "所见", "impression": "印象",
             "recommendations": "建议", "limitations": "局限性", "key_images": "关键图像",
             "addenda": "补充说明", "review": "自动核查提示", "evidence": "依据",
+            "withheld": "已略去 {n} 个序列的关键图像:图像中可能含有可识别患者身份的烧录文字"
+                        "(BurnedInAnnotation 为 YES,或该类图像通常带有文字)。",
         }
     return {
         "technique": "Technique", "comparison": "Comparison", "findings": "Findings",
         "impression": "Impression", "recommendations": "Recommendations", "limitations": "Limitations",
         "key_images": "Key images", "addenda": "Addenda", "review": "Automatic review notes",
         "evidence": "evidence",
+        "withheld": "Key images of {n} series are left out: their pixels may carry burned-in text that "
+                    "identifies the patient (BurnedInAnnotation YES, or a kind of image that usually "
+                    "has it).",
     }
 
 
@@ -81,12 +86,14 @@ def render_pdf(
     study_label: str | None = None,
     review_notes: Sequence[str] = (),
     language: str = "en",
+    images_withheld: int = 0,
 ) -> bytes:
     """Render the report to PDF bytes.
 
     ``key_images`` are PNG bytes or ``(png, caption)`` pairs. ``review_notes`` (e.g. the
     :func:`apps.medical.decisions.postcheck` warnings) are printed on drafts only. ``addenda`` are
-    strings or dicts with ``text``, ``author``, ``datetime``.
+    strings or dicts with ``text``, ``author``, ``datetime``. ``images_withheld``: how many series'
+    key images were left out for burned-in annotation (a visible note says so).
     """
     _ensure_font()
     r = normalize_report(report)
@@ -131,8 +138,11 @@ def render_pdf(
             story.append(_para("• " + rec, body))
     section("limitations", r["limitations"])
 
-    if key_images:
+    if key_images or images_withheld:
         story.append(_para(lab["key_images"], h2))
+    if images_withheld:
+        story.append(_para(lab["withheld"].format(n=images_withheld), banner))
+    if key_images:
         cells: list[Any] = []
         for item in key_images:
             png, caption = (item, "") if isinstance(item, (bytes, bytearray)) else item

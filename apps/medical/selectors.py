@@ -95,3 +95,18 @@ def medical_batches_for_user(*, user, limit: int = 10) -> list[Batch]:
     if not user_has_role(user, "medical"):
         return []
     return list(Batch.objects.filter(app="medical", owner=user).order_by("-created_at")[:limit])
+
+
+def attention(*, user) -> list[dict]:
+    """The dashboard's registry hook (``MedicalConfig.attention``): what waits for this radiologist."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    studies = study_queryset_for_user(user=user)
+    index = reverse("medical:index")
+    return [
+        {"label": _("Drafts waiting for signature"),
+         "count": studies.filter(report__status=Report.Status.DRAFT).count(), "url": f"{index}?status=draft"},
+        {"label": _("Studies that failed"), "count": studies.filter(status="failed").count(),
+         "url": f"{index}?status=failed"},
+    ]

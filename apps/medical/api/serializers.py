@@ -21,7 +21,9 @@ def _abs(context, path: str) -> str:
 
 
 def file_row(inst: Instance) -> dict:
-    """One uploaded file's status (de-identified UIDs only)."""
+    """One uploaded file's status (de-identified UIDs only). ``name`` is the file's pseudonym (``file-001``,
+    ``file-001/00002`` for a ZIP member): original names often carry the patient's name, they are in the
+    identity row only (``?include=identity`` on the study)."""
     return {
         "name": inst.file_name,
         "status": inst.status,
@@ -74,7 +76,8 @@ class StudySummarySerializer(JobSerializer):
 
 
 class StudySerializer(StudySummarySerializer):
-    indication = serializers.CharField(read_only=True)
+    indication = serializers.CharField(read_only=True, help_text="Filtered of identifiers (as entered: "
+                                                                 "identity.indication)")
     language = serializers.CharField(read_only=True)
     series_count = serializers.IntegerField(read_only=True)
     instance_count = serializers.IntegerField(read_only=True)
@@ -87,6 +90,7 @@ class StudySerializer(StudySummarySerializer):
     downloads = serializers.SerializerMethodField()
     result = serializers.JSONField(read_only=True)
     identity = serializers.SerializerMethodField()
+    draft = serializers.SerializerMethodField()
 
     def get_upload(self, study) -> str | None:
         if not study.batch_id:
@@ -119,6 +123,17 @@ class StudySerializer(StudySummarySerializer):
         return {k: _abs(self.context, reverse(f"api-v1:{v}", kwargs={"study_id": study.pk}))
                 for k, v in names.items()}
 
+    def get_draft(self, study) -> dict | None:
+        """Whether the AI draft is usable; when not, ``"no usable draft"`` with the reasons, and the
+        structured facts (technique, features) that stand whatever the model did."""
+        quality = (study.result or {}).get("draft_quality") if isinstance(study.result, dict) else None
+        if not quality:
+            return None
+        return {"usable": quality.get("usable", False), "status": quality.get("status"),
+                "message": None if quality.get("usable") else "no usable draft",
+                "reasons": quality.get("reasons") or [], "tries": quality.get("tries", 0),
+                "technique": quality.get("technique"), "features": quality.get("features") or []}
+
     def get_identity(self, study) -> dict | None:
         """Original identifiers: only with ``?include=identity`` (the caller has the medical role)."""
         if not self.context.get("include_identity"):
@@ -131,6 +146,8 @@ class StudySerializer(StudySummarySerializer):
             "patient_birth_date": identity.patient_birth_date, "patient_sex": identity.patient_sex,
             "accession_number": identity.accession_number, "study_date": identity.study_date,
             "study_instance_uid": identity.original_study_instance_uid,
+            "files": (identity.identifiers or {}).get("files") or {},
+            "indication": (identity.identifiers or {}).get("indication", ""),
         }
 
 

@@ -13,9 +13,10 @@ Our own implementation over the basic-profile table in :mod:`apps.medical.deiden
 * All private attributes are removed; curves (50xx) and overlay groups (60xx) are removed (the profile
   requires overlay data and comments to go; the rest of the overlay group is removed with them).
 * Options (default on): Clean Descriptors (113105): Study/Series Description, Protocol Name and a few
-  procedure descriptions are kept but cleaned of the data set's own identifying strings, dates and long
-  digit runs; a pseudonymous Patient ID/Name derived from the salt so one patient's studies still
-  group. Option (default off): Retain Patient Characteristics (113108): sex, age, size, weight.
+  procedure descriptions are kept but passed through the free-text PHI filter (:mod:`.freetext`, with
+  its allowlist) and the identifiers collected from every nesting level (:mod:`.collect`); a
+  pseudonymous Patient ID/Name derived from the salt so one patient's studies still group.
+  Option (default off): Retain Patient Characteristics (113108): sex, age, size, weight.
 * ``PatientIdentityRemoved`` = YES, ``DeidentificationMethod``, ``DeidentificationMethodCodeSequence``
   (113100 and the options used), ``LongitudinalTemporalInformationModified`` = REMOVED.
 * ``BurnedInAnnotation`` is kept (pixel data is not cleaned) and reported in :attr:`DeidResult.flags`.
@@ -30,26 +31,37 @@ Modules (import from the package, ``from apps.medical.deidentify import ...``):
 - :mod:`.uids` replacement UIDs and pseudonyms (:func:`new_uid`);
 - :mod:`.text` free-text scrubbing (:func:`scrub_text`, :func:`phi_pattern`);
 - :mod:`.phi` PHI checks (:func:`phi_strings`, :func:`find_phi`);
+- :mod:`.collect` identifiers from every nesting level (:func:`collect_identifiers`);
+- :mod:`.freetext` the free-text PHI filter on presidio + the allowlist (:func:`redact`);
+- :mod:`.lastcheck` the independent check before a model request (:func:`privacy_findings`);
 - :mod:`.reidentify` originals put back for the hospital's own systems (:func:`reidentify_header`).
 """
 
 from __future__ import annotations
 
+from .collect import collect_identifiers
 from .dataset import DeidOptions, DeidResult, deidentify, deidentify_file
+from .freetext import REDACTED, redact, redact_obj
+from .lastcheck import privacy_findings
 from .phi import find_phi, phi_strings
 from .reidentify import reidentify_header
 from .text import phi_pattern, scrub_text
 from .uids import new_uid
 
 __all__ = [
+    "REDACTED",
     "DeidOptions",
     "DeidResult",
+    "collect_identifiers",
     "deidentify",
     "deidentify_file",
     "find_phi",
     "new_uid",
     "phi_pattern",
     "phi_strings",
+    "privacy_findings",
+    "redact",
+    "redact_obj",
     "reidentify_header",
     "scrub_text",
 ]

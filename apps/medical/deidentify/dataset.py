@@ -11,9 +11,10 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
+from .collect import collect_identifiers
+from .freetext import redact
 from .phi import phi_strings
 from .profile import BASIC_PROFILE, CLEAN_DESCRIPTORS, KEEP_UIDS, PATIENT_CHARACTERISTICS
-from .text import scrub_text
 from .uids import new_uid, pseudonym, salt_bytes
 
 _DICOM_ROOT = "1.2.840.10008."
@@ -130,6 +131,14 @@ class _Walker:
         self.uid_map: dict[str, str] = {}
         self.removed: dict[str, list[str]] = {}
         self.private_removed = 0
+        self.cleaned: dict[str, str] = {}
+
+    def clean(self, text: str) -> str:
+        """A descriptor through the free-text filter (allowlist on, the data set's identifiers known)."""
+        out = self.cleaned.get(text)
+        if out is None:
+            out = self.cleaned[text] = redact(text, known=self.phi, descriptor=True)
+        return out
 
     def uid(self, value: Any) -> Any:
         if isinstance(value, (MultiValue, list, tuple)):
@@ -219,7 +228,7 @@ class _Walker:
             text = _text(elem.value)
             if text is None:
                 return
-            cleaned = scrub_text(" ".join(text) if isinstance(text, list) else text, self.phi)
+            cleaned = self.clean(" ".join(text) if isinstance(text, list) else text)
             limit = {"SH": 16, "CS": 16, "LO": 64, "ST": 1024}.get(vr)
             elem.value = cleaned[:limit] if limit else cleaned
         else:  # pragma: no cover - the table only holds the actions above
@@ -267,7 +276,8 @@ def deidentify(
     out = ds if in_place else copy.deepcopy(ds)
     identifiers = _named_identifiers(out)
     burned, flags = _burned_in(out)
-    walker = _Walker(salt, options, phi_strings(identifiers))
+    collected = collect_identifiers(out)
+    walker = _Walker(salt, options, phi_strings(identifiers) | collected)
     original_patient = "|".join(
         str(out.get(k, "") or "") for k in ("PatientID", "IssuerOfPatientID")
     ).strip("|") or "|".join(str(out.get(k, "") or "") for k in ("PatientName", "PatientBirthDate"))
@@ -308,6 +318,7 @@ def deidentify(
     identifiers["uid_map"] = dict(walker.uid_map)
     identifiers["removed"] = walker.removed
     identifiers["private_attributes_removed"] = walker.private_removed
+    identifiers["collected"] = sorted(collected)
     if burned is not None:
         identifiers["burned_in_annotation"] = burned
     return DeidResult(out, identifiers, burned, flags)

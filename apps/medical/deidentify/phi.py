@@ -32,6 +32,7 @@ _PHI_SKIP_KEYS = {
     "series_description",
     "protocol_name",
     "station_name",  # a device label, often equal to the manufacturer's name
+    "indication",  # the indication as entered: filtered as free text, not matched as one string
 }
 # Of the other removed attributes: every person name, date and UID, and the texts whose keyword says
 # they identify someone or something (IDs, numbers, addresses, telephones, institutions).

@@ -21,7 +21,7 @@ Modules (import from the package, ``from apps.medical.imaging import ...``):
 
 from __future__ import annotations
 
-from .features import HU_CLASSES, KeyImage, SeriesResult, series_features, study_summary
+from .features import HU_CLASSES, KeyImage, SeriesResult, burned_in_risk, series_features, study_summary
 from .metadata import instance_metadata
 from .pixels import PRESETS, ImagingError, display_frame, frame_count, modality_frame, render_png
 from .stats import StreamingHistogram
@@ -38,6 +38,7 @@ __all__ = [
     "instance_metadata",
     "modality_frame",
     "render_png",
+    "burned_in_risk",
     "series_features",
     "study_summary",
 ]

@@ -281,8 +281,32 @@ def series_features(
                 name: round(stats.hist.fraction_between(a, b), 4) for name, a, b in HU_CLASSES
             }
     keys = picker.pick(n_frames)
+    withheld = burned_in_risk(features)
+    if withheld:  # pixels that may carry a name are never shown as de-identified key images
+        keys = []
+        features["key_images_withheld"] = withheld
     features["key_images"] = [k.meta() for k in keys]
     return SeriesResult(features, keys)
+
+
+#: modalities whose images usually carry burned-in text (ultrasound, screenshots, captures, documents)
+BURNED_IN_MODALITIES = frozenset({"US", "IVUS", "SC", "OT", "ES", "XC", "DOC", "GM"})
+
+
+def burned_in_risk(features: dict[str, Any]) -> str | None:
+    """Why a series' pixels may show identifying text (``burned_in_annotation``: the file says so;
+    ``burned_in_likely``: its modality or SOP class usually carries it and the file does not say NO),
+    or None. Such a series gives no key images; the PDF and the study page say so."""
+    flag = features.get("burned_in_annotation")
+    if flag == "YES":
+        return "burned_in_annotation"
+    if flag == "NO":
+        return None
+    sop_class = str(features.get("sop_class") or "").lower()
+    if (str(features.get("modality") or "").upper() in BURNED_IN_MODALITIES
+            or "secondary capture" in sop_class or "ultrasound" in sop_class or "endoscop" in sop_class):
+        return "burned_in_likely"
+    return None
 
 
 def _geometry(positions: list[np.ndarray], iop: list[float] | None,
@@ -322,5 +346,6 @@ def study_summary(series: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "series_count": len(items),
         "total_frames": sum(int(f.get("frames") or 0) for f in items),
         "burned_in_annotation": "YES" if any(f.get("burned_in_annotation") == "YES" for f in items) else None,
+        "key_images_withheld": sum(1 for f in items if f.get("key_images_withheld")),
         "series": items,
     }

@@ -15,6 +15,9 @@ from .zipfiles import ZipLimits, ZipRefused, is_zip, iter_zip_members
 InputItem = tuple[str, bytes] | str | os.PathLike[str]
 
 
+_QUOTED = re.compile(r"member (?:name )?(?:'[^']*'|\"[^\"]*\"|b'[^']*')")
+
+
 def _safe_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[-80:] or "file"
 
@@ -28,13 +31,16 @@ def ingest(
 ) -> IngestResult:
     """Parse uploaded files and ZIPs; return instances, per-file errors and the study grouping.
 
-    ``items`` are ``(name, bytes)`` pairs or paths. When ``dest_dir`` is given, each accepted
-    instance that arrived as bytes (an upload or a ZIP member) is written there (named after its
-    SOP Instance UID) and :attr:`Instance.path` points to it, so later stages can stream from disk.
+    ``items`` are ``(name, bytes)`` pairs or paths. A ZIP member is named ``<archive name>/<index>``
+    (00001, 00002...); its path in the archive is in :attr:`IngestResult.member_paths` only. When
+    ``dest_dir`` is given, each accepted instance that arrived as bytes (an upload or a ZIP member) is
+    written there (named after its SOP Instance UID) and :attr:`Instance.path` points to it, so later
+    stages can stream from disk.
     A refused ZIP (:class:`ZipRefused`) is recorded as that archive's error; the other items go on.
     """
     instances: list[Instance] = []
     errors: list[FileError] = []
+    member_paths: dict[str, str] = {}
     out_dir = Path(dest_dir) if dest_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -48,10 +54,13 @@ def ingest(
                 return
             try:
                 source = data if data is not None else path
-                for rel, member in iter_zip_members(source, archive_name=name, limits=limits):
-                    handle(f"{name}/{rel}", member, None, depth + 1)
+                for k, (rel, member) in enumerate(iter_zip_members(source, archive_name=name, limits=limits)):
+                    pseudonym = f"{name}/{k + 1:05d}"
+                    member_paths[pseudonym] = rel
+                    handle(pseudonym, member, None, depth + 1)
             except ZipRefused as exc:
-                errors.append(FileError(exc.name, exc.code, exc.message))
+                # the message quotes the member's path: it may carry a name, so it is left out
+                errors.append(FileError(exc.name, exc.code, _QUOTED.sub("a member", exc.message)))
             return
         try:
             inst = parse_dicom(name, data if data is not None else path, path=path, check_pixels=check_pixels)
@@ -74,7 +83,7 @@ def ingest(
                 errors.append(FileError(p, "invalid", "no such file"))
                 continue
             handle(p, None, p, 0)
-    return IngestResult(instances, errors, group_instances(instances))
+    return IngestResult(instances, errors, group_instances(instances), member_paths)
 
 
 def _peek(path: str | None) -> bytes:

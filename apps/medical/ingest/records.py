@@ -104,6 +104,9 @@ class IngestResult:
     instances: list[Instance]
     errors: list[FileError]
     studies: list[StudyGroup]
+    #: ZIP members are named ``<archive>/<index>`` (paths often carry the patient's name): pseudonym →
+    #: the member's path in the archive, for the identity row only
+    member_paths: dict[str, str] = field(default_factory=dict)
 
     def file_statuses(self) -> list[dict[str, Any]]:
         """One JSON-serialisable row per input file (ok rows first, then errors)."""

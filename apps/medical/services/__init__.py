@@ -4,7 +4,9 @@ features, key images and an AI draft → edit, sign, addenda → PDF, DICOM SR a
 Privacy rules kept here:
 
 * every file is de-identified (PS3.15 Annex E basic profile) in the ingest task, before anything
-  else reads it; only the de-identified copy is stored, the raw upload is deleted once ingested;
+  else reads it; only the de-identified copy is stored, the raw upload is deleted once ingested
+  (retried, logged without PHI; ``medical.raw_uploads_sweep`` removes leftovers);
+* file names and ZIP paths are pseudonyms everywhere; the originals are in :class:`UploadIdentity`;
 * the original identifiers go to :class:`~apps.medical.models.StudyIdentity` only;
 * the prompt is built from de-identified features and a scrubbed indication, then checked once
   more against the study's own identifiers before it is sent (fail closed);
@@ -44,7 +46,7 @@ from .exports import (
     study_sr_bytes,
 )
 from .reports import addendum_add, report_edit, report_sign
-from .storage import delete_prefix, local_path
+from .storage import delete_prefix, local_path, raw_uploads_delete, raw_uploads_sweep
 from .studies import (
     DRAFT_FREQUENCY_PENALTY,
     DRAFT_MAX_TOKENS,
@@ -82,6 +84,8 @@ __all__ = [
     "instance_png",
     "local_path",
     "organization_name",
+    "raw_uploads_delete",
+    "raw_uploads_sweep",
     "report_edit",
     "report_sign",
     "study_document",

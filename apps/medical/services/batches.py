@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -22,13 +23,15 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from apps.medical import deidentify as deid
+from apps.medical.deidentify import vocabulary
 from apps.medical.ingest import FileError, IngestError, group_instances, ingest, load_dataset
-from apps.medical.models import Instance, Series, Study, StudyIdentity
+from apps.medical.models import Instance, Series, Study, StudyIdentity, UploadIdentity
+from apps.medical.prompting import scrub_indication
 from core import services as core_services
 from core.models import Batch
 
 from .config import deid_salt, zip_limits
-from .storage import delete_prefix
+from .storage import delete_prefix, raw_uploads_delete
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +83,20 @@ def _upload_read_files(batch: Batch) -> core_services.BatchItems:
         studies = group_instances(result.instances)
         grouped = {id(i) for s in studies for g in s.series for i in g.instances}
         duplicates = [i for i in result.instances if id(i) not in grouped]
-        built = [_deidentify_study(batch, group) for group in studies]
+        upload_identity = UploadIdentity.objects.filter(batch=batch).first()
+        originals = _original_names(upload_identity, result.member_paths)
+        indication = (upload_identity.indication if upload_identity is not None
+                      else (batch.options or {}).get("indication", ""))
+        built = [_deidentify_study(batch, group, originals, indication) for group in studies]
+    # the upload shows the indication filtered without any study's identifiers (each study its own)
+    batch.options = {**(batch.options or {}), "indication": scrub_indication(indication, max_chars=4000)}
     for plan in built:
         errors.extend(plan.errors)
 
     def create() -> list[Study]:
+        UploadIdentity.objects.update_or_create(batch=batch, defaults={"files": originals,
+                                                                        "indication": indication})
+        Batch.objects.filter(pk=batch.pk).update(options=batch.options)
         jobs = [plan.save() for plan in built if plan.study is not None]
         _fail_items(batch, errors)
         for inst in duplicates:
@@ -105,15 +117,18 @@ def _upload_read_files(batch: Batch) -> core_services.BatchItems:
     )
 
 
+def _original_names(row: UploadIdentity | None, member_paths: dict[str, str]) -> dict[str, str]:
+    """Pseudonym → original name of every file and ZIP member of the upload (for its identity row)."""
+    files = dict(row.files) if row is not None else {}
+    for pseudonym, rel in member_paths.items():
+        archive = pseudonym.rsplit("/", 1)[0]
+        files[pseudonym] = f"{files.get(archive, archive)}/{rel}"[:1000]
+    return files
+
+
 def _delete_raw_uploads(files: list[dict]) -> None:
-    """Only the de-identified copies are kept once an upload has been ingested. A raw file that cannot be
-    deleted still holds identities: it is logged (by its storage path, not its name) for an operator."""
-    for f in files:
-        try:
-            default_storage.delete(f["path"])
-        except Exception as exc:
-            logger.error("medical: could not delete the raw upload %s (%s); delete it by hand",
-                         f.get("path"), type(exc).__name__)
+    """Only the de-identified copies are kept once an upload has been ingested."""
+    raw_uploads_delete(paths=[f["path"] for f in files if f.get("path")])
 
 
 @dataclass
@@ -138,14 +153,25 @@ class _StudyPlan:
         return self.study
 
 
-def _deidentify_study(batch: Batch, group) -> _StudyPlan:
+def _name_words(name: str) -> set[str]:
+    """The words of an original file name that are not clinical or common words (likely a name)."""
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]{2,}|[\u4e00-\u9fff]{2,}", name)
+    return {w for w in words if not vocabulary.english_known(w) and w.lower() not in _FILE_WORDS
+            and vocabulary.chinese_segments(w) != [(w, True)]}
+
+
+_FILE_WORDS = {"dcm", "dicom", "zip", "img", "ima", "upload", "file", "files", "export", "anon"}
+
+
+def _deidentify_study(batch: Batch, group, originals: dict[str, str], indication: str) -> _StudyPlan:
     """De-identify every instance of one study group and store the copies; build unsaved rows."""
     salt = deid_salt()
     options = batch.options or {}
-    study = Study(owner_id=batch.owner_id, batch=batch, indication=options.get("indication", ""),
+    study = Study(owner_id=batch.owner_id, batch=batch,
                   language=options.get("language", "en"), source=options.get("source", "upload")[:16])
     identity: StudyIdentity | None = None
     uid_map: dict[str, str] = {}
+    collected: set[str] = set()
     series_rows: list[tuple[Series, list[Instance]]] = []
     errors: list[FileError] = []
     modalities: list[str] = []
@@ -177,6 +203,7 @@ def _deidentify_study(batch: Batch, group) -> _StudyPlan:
                 study.description = str(out.get("StudyDescription", "") or "")[:200]
                 study.body_part = str(out.get("BodyPartExamined", "") or "")[:64]
             uid_map.update(result.identifiers.get("uid_map", {}))
+            collected.update(result.identifiers.get("collected") or [])
             flags.update(result.flags)
             if not series.series_instance_uid:
                 series.series_instance_uid = str(out.SeriesInstanceUID)
@@ -203,6 +230,14 @@ def _deidentify_study(batch: Batch, group) -> _StudyPlan:
     if identity is None:
         return _StudyPlan(None, None, [], errors)
     identity.identifiers["uid_map"] = uid_map
+    # the original file names (and the words in them) are this study's identifiers too
+    names = {r.file_name: originals[r.file_name] for _, rows in series_rows for r in rows
+             if r.file_name in originals}
+    identity.identifiers["files"] = names
+    identity.identifiers["collected"] = sorted(collected.union(*(_name_words(n) for n in names.values())))
+    # the indication as entered stays with the identity; the study keeps it filtered
+    identity.identifiers["indication"] = indication
+    study.indication = scrub_indication(indication, deid.phi_strings(identity.identifiers), max_chars=4000)
     identity.original_study_instance_uid = str(group.study_instance_uid)[:64]
     study.modality = "/".join(modalities)[:64]
     study.series_count = len(series_rows)

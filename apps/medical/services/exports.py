@@ -143,7 +143,13 @@ def study_pdf_bytes(*, study: Study, identified: bool = True) -> bytes:
                       addenda=[a.as_dict() for a in report.addenda.all()],
                       title="Radiology report" if report.language != "zh-hans" else "影像诊断报告",
                       study_label=" · ".join(p for p in parts if p), review_notes=report.postcheck_warnings,
-                      language=report.language)
+                      language=report.language, images_withheld=_images_withheld(study))
+
+
+def _images_withheld(study: Study) -> int:
+    """Series whose key images were left out (burned-in annotation: never shown as de-identified)."""
+    return sum(1 for features in study.series.values_list("features", flat=True)
+               if (features or {}).get("key_images_withheld"))
 
 
 def study_fhir(*, study: Study, identified: bool = True) -> dict[str, Any]:

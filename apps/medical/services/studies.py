@@ -7,6 +7,7 @@ and study ids, never file names, patient data or UIDs.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,32 +17,28 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.medical import deidentify as deid
-from apps.medical.decisions import draft_status, postcheck
-from apps.medical.errors import ReportError
+from apps.medical.decisions import draft_status
 from apps.medical.imaging import ImagingError, series_features, study_summary
 from apps.medical.models import Instance, KeyImage, Report, Series, Study, StudyIdentity
 from apps.medical.prompting import draft_variables, normalize_report, template_name_for
 from core import services as core_services
 from core.jobs import AwaitLLM, JobOutcome, PermanentJobError
-from core.llm import llm_step
 from core.models import JobStatus
 
 from .config import LANGUAGES
+from .drafts import (  # noqa: F401  (DRAFT_* re-exported by the package)
+    DRAFT_FREQUENCY_PENALTY,
+    DRAFT_MAX_TOKENS,
+    draft_quality,
+    draft_sections_of,
+    draft_step,
+    draft_warnings,
+    no_draft_sections,
+)
 from .storage import local_path
 
-#: the draft must stay small: the embedded model runs on CPU
-DRAFT_MAX_TOKENS = int(getattr(settings, "MEDICAL_DRAFT_MAX_TOKENS", 300))
-#: discourages the small embedded model from repeating itself until max_tokens (measured: it then stops)
-DRAFT_FREQUENCY_PENALTY = float(getattr(settings, "MEDICAL_DRAFT_FREQUENCY_PENALTY", 0.5))
 KEY_IMAGES_PER_SERIES = 3
 MAX_KEY_IMAGES_PER_STUDY = 12
-
-_NO_DRAFT_REASON = {
-    ("en", "disabled"): "the language model is disabled", ("zh-hans", "disabled"): "语言模型已关闭",
-    ("en", "rejected"): "the model's answer was unusable", ("zh-hans", "rejected"): "模型回答不可用",
-    ("en", "unavailable"): "the model was unavailable", ("zh-hans", "unavailable"): "模型不可用",
-}
-
 
 def study_process(study: Study) -> JobOutcome | AwaitLLM:
     """Features of each series (streamed slice by slice), key images, then the constrained AI draft."""
@@ -105,25 +102,25 @@ def _study_phi(study: Study) -> set[str]:
     return phi
 
 
-def _fallback_draft(summary: dict[str, Any], reason: str, lang: str) -> dict[str, Any]:
-    modalities = ", ".join(summary.get("modalities") or []) or "imaging"
-    frames = summary.get("total_frames") or 0
-    series = summary.get("series_count", 0)
-    if lang == "zh-hans":
-        return {"technique": f"{modalities} 检查,共 {series} 个序列,{frames} 帧图像。",
-                "comparison": "", "findings": [], "impression": f"无 AI 草稿:{reason}。请根据图像书写报告。",
-                "recommendations": [], "limitations": ""}
-    return {"technique": f"{modalities} examination, {series} series, {frames} images.",
-            "comparison": "", "findings": [],
-            "impression": f"No AI draft: {reason}. Write the report from the images.",
-            "recommendations": [], "limitations": ""}
+def study_privacy_check(phi: set[str], *, template: str, language: str):
+    """The privacy hook of the draft's model call: the independent last check
+    (:func:`apps.medical.deidentify.privacy_findings`: names after titles and cues, phone numbers, IDs,
+    e-mail and street addresses, date shapes, DICOM names, and the study's own identifiers) over the
+    rendered messages. Any finding stops the call (``privacy_check_failed``).
 
+    A single word collected from the study that is also a word of the template itself (an institution
+    called "… Imaging Center" and a template that says "imaging") is not searched for: the template is
+    ours, not the patient's."""
+    from core.selectors import prompt_template_get
 
-def _draft_valid(parsed: Any) -> dict[str, Any]:
-    """The model's draft as report sections (:class:`ReportError`, a ValueError, when it is not one)."""
-    if not isinstance(parsed, dict):
-        raise ReportError("report", "the answer is not a JSON object")
-    return normalize_report(parsed)
+    body = prompt_template_get(name=template, language=language).body
+    template_words = {w.lower() for w in re.findall(r"[A-Za-z\u4e00-\u9fff]+", body)}
+    known = {p for p in phi if p.lower() not in template_words}
+
+    def check(messages: list[dict]) -> list[str]:
+        return deid.privacy_findings(messages, known)
+
+    return check
 
 
 def _summary_for_result(summary: dict[str, Any]) -> dict[str, Any]:
@@ -172,11 +169,8 @@ def study_draft(study: Study, state: dict[str, Any]) -> JobOutcome:
     LLM step, checked against the study's own identifiers before anything is sent (fail closed)."""
     lang = state["lang"]
     phi = _study_phi(study)
-    step = llm_step(template=state["template"], language=lang, variables=state["variables"],
-                    max_tokens=DRAFT_MAX_TOKENS, validate=_draft_valid,
-                    privacy=lambda messages: deid.find_phi(messages, phi),
-                    frequency_penalty=DRAFT_FREQUENCY_PENALTY,
-                    final_attempt=study.attempts >= settings.JOB_MAX_ATTEMPTS)
+    privacy = study_privacy_check(phi, template=state["template"], language=lang)
+    step = draft_step(state=state, privacy=privacy, final_attempt=study.attempts >= settings.JOB_MAX_ATTEMPTS)
     return _draft_outcome(study, state, step=step)
 
 
@@ -190,18 +184,18 @@ def _draft_outcome(study: Study, state: dict[str, Any], *, step) -> JobOutcome:
     ai_generated = False
     draft: dict[str, Any]
     if step is None:
-        draft = _fallback_draft(summary, _NO_DRAFT_REASON[lang, "disabled"], lang)
+        draft = no_draft_sections(summary, "disabled", lang)
         result_doc["llm"] = {"enabled": False, "note": "LLM_ENABLED is false: no AI draft was written"}
     else:
         outcome.timings["llm_s"] = round(step.latency_s, 3)
         outcome.prompt_template, outcome.prompt_version = step.template, step.template_version
         outcome.model_name = step.model
         if step.ok:
-            draft = step.value
+            draft = draft_sections_of(step.value, summary=summary, lang=lang)
             ai_generated = True
         else:
             why = "rejected" if step.status == "rejected" else "unavailable"
-            draft = _fallback_draft(summary, _NO_DRAFT_REASON[lang, why], lang)
+            draft = no_draft_sections(summary, why, lang)
             problems.extend(f"the model's draft was not usable: {p}" for p in step.problems)
             result_doc["problems"] = problems[:50]
         if ai_generated and step.truncated:
@@ -210,11 +204,13 @@ def _draft_outcome(study: Study, state: dict[str, Any], *, step) -> JobOutcome:
             draft["limitations"] = " ".join(x for x in (draft.get("limitations", ""), note) if x)
         result_doc["llm"] = {"enabled": True, **step.meta()}
     draft = normalize_report(draft)
-    check_warnings = postcheck(draft, summary, variables["indication"]) if ai_generated else []
+    check_warnings = (draft_warnings(step.value, sections=draft, summary=summary,
+                                     indication=variables["indication"]) if ai_generated else [])
     if ai_generated and result_doc["llm"].get("truncated"):
         check_warnings.append(f"the model's answer was cut at {DRAFT_MAX_TOKENS} tokens; "
                               "the draft may be incomplete")
     result_doc["draft"] = draft
+    result_doc["draft_quality"] = draft_quality(step, summary=summary, lang=lang)
     result_doc["postcheck_warnings"] = check_warnings
     result_doc["ai_generated"] = ai_generated
     outcome.status = JobStatus(draft_status(postcheck_warnings=check_warnings, problems=problems,

@@ -17,7 +17,7 @@ from django.db import transaction
 
 from apps.medical.errors import UploadRefused
 from apps.medical.ingest import ZipRefused, is_zip, iter_zip_members
-from apps.medical.models import Study
+from apps.medical.models import Study, UploadIdentity
 from core import services as core_services
 from core.audit import audit_record
 from core.errors import AppError
@@ -100,6 +100,11 @@ def upload_precheck(files: list[UploadFile]) -> None:
             f.file.seek(0)
 
 
+def upload_file_pseudonym(index: int) -> str:
+    """The name an upload's ``index``-th file is known by everywhere but its identity row."""
+    return f"file-{index + 1:03d}"
+
+
 def upload_create(*, owner, files: Iterable[Any], indication: str = "", language: str = "en",
                   source: str = "upload", request=None, audit_detail: dict | None = None) -> Batch:
     """Store the uploaded files as one batch and queue its ingest (one Study job per study in it).
@@ -113,19 +118,24 @@ def upload_create(*, owner, files: Iterable[Any], indication: str = "", language
     upload_files_check(items)
     upload_precheck(items)
     language = language if language in LANGUAGES else "en"
+    # File names and ZIP paths often carry the patient's name: the batch, its storage paths and every
+    # row keep a pseudonym (file-001...); the originals go to the upload's identity row only.
     batch = Batch(owner=owner, app="medical", kind=Study.job_type,
-                  original_filename=(items[0].name if len(items) == 1 else f"{len(items)} files")[:255],
+                  original_filename=f"{len(items)} file{'s' if len(items) != 1 else ''}",
                   size_bytes=sum(f.size for f in items))
-    stored = []
+    stored, originals = [], {}
     for n, item in enumerate(items):
         item.file.seek(0)
-        name = f"medical/uploads/{batch.id}/{n:05d}_{core_services.safe_name(item.name)}"
-        path = default_storage.save(name, File(item.file))
-        stored.append({"name": item.name[:500], "path": path, "size": item.size})
-    batch.options = {"files": stored, "indication": (indication or "")[:4000], "language": language,
-                     "source": source}
+        pseudonym = upload_file_pseudonym(n)
+        path = default_storage.save(f"medical/uploads/{batch.id}/{n:05d}.upload", File(item.file))
+        stored.append({"name": pseudonym, "path": path, "size": item.size})
+        originals[pseudonym] = item.name[:500]
+    # the indication as entered may name the patient: the identity row keeps it; the ingest task gives
+    # each study (and the batch) the filtered text
+    batch.options = {"files": stored, "indication": "", "language": language, "source": source}
     with transaction.atomic():
         batch.save()
+        UploadIdentity.objects.create(batch=batch, files=originals, indication=(indication or "")[:4000])
         audit_record(actor=owner, action="submit", obj=batch, request=request,
                      detail={"files": len(items), "via": _VIA.get(source, source), **(audit_detail or {})})
         core_services.batch_enqueue(batch=batch)

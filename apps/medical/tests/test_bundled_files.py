@@ -52,7 +52,10 @@ def test_bundled_file(path: str, salt: str) -> None:
     json.dumps(features)  # JSON-serialisable
     assert features["frames"] >= 1 and features["intensity"]["pixels"] > 0
     assert not features["errors"]
-    assert 1 <= len(out.key_images) <= 2
+    if features.get("key_images_withheld"):  # may show burned-in text: never shown as de-identified
+        assert out.key_images == []
+    else:
+        assert 1 <= len(out.key_images) <= 2
     for key in out.key_images:
         img = Image.open(io.BytesIO(key.png))
         assert img.format == "PNG" and max(img.size) <= 256

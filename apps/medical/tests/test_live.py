@@ -56,8 +56,9 @@ def test_ct_and_multiframe_to_signed_report_sr_pdf_fhir(celery_worker, make_user
         assert study["model"]["prompt_template"] == f"medical.radiology_draft_{modality.lower()}"
         assert study["model"]["name"]
         report = study["report"]
-        assert report["status"] == "draft" and report["ai_generated"] is True
-        assert report["notice"] == "AI-generated draft, not verified"
+        usable = study["draft"]["usable"]  # a draft failing the quality gates twice is not shown
+        assert report["status"] == "draft" and report["ai_generated"] is usable
+        assert report["notice"] == ("AI-generated draft, not verified" if usable else None)
         assert report["impression"] or report["findings"]
 
         signed = api.post(study["url"] + "sign/", {"name": "Jane Smith"}, format="json")
@@ -148,9 +149,10 @@ def test_planted_identifiers_never_reach_the_model_service(model_service, worker
                        indication=indication)
         (study,) = _wait_done(api, upload, studies=1)
     assert study["status"] in ("succeeded", "needs_review"), study["error"]
-    assert study["report"]["ai_generated"] is True
+    assert study["report"]["ai_generated"] is study["draft"]["usable"]
     chats = [body for path, body in proxy.requests if path.endswith("/chat/completions")]
-    assert len(chats) == 1
+    # core's truncation policy asks once more when the draft is cut; a rejected draft is retried once
+    assert 1 <= len(chats) <= 4
     sent = json.loads(chats[0])
     assert "CHEST" in json.dumps(sent) and "chest pain" in json.dumps(sent)  # the de-identified inputs did go
 

@@ -78,7 +78,7 @@ def test_variables_are_compact_and_scrubbed(ct_summary: dict) -> None:
     assert draft_variables(ct_summary, None, "zh-hans")["indication"] == "未提供"
     with pytest.raises(ValueError, match="language"):
         draft_variables(ct_summary, "", "fr")
-    assert scrub_indication("65 yo, ID A1234, 2 cm mass") == "65 yo, ID [id], 2 cm mass"
+    assert scrub_indication("65 yo, ID A1234, 2 cm mass") == "65 yo, ID [removed], 2 cm mass"
 
 
 def test_postcheck_flags_unsupported_statements(ct_summary: dict) -> None:

@@ -19,7 +19,7 @@ from django.test import Client
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from apps.medical.deidentify import find_phi, phi_strings
-from apps.medical.models import Instance, Report, Study, StudyIdentity
+from apps.medical.models import Instance, Report, Study, StudyIdentity, UploadIdentity
 from apps.medical.tests.web_helpers import (
     PLANTED,
     file_bytes,
@@ -78,7 +78,12 @@ def test_upload_answers_202_and_every_file_ends_ok_or_with_its_own_error(api):
 
     (study,) = process_upload(body["id"])
     upload = api.get(body["url"]).json()
-    files = {f["name"]: f for f in upload["files"]}
+    # the API names files by pseudonym; the original names are in the upload's identity row only
+    originals = UploadIdentity.objects.get(batch_id=body["id"]).files
+    assert all(f["name"].startswith("file-") for f in upload["files"])
+    assert not any(n in json.dumps(upload) for n in ("ct.dcm", "notes.txt", "cut.dcm", "j2k.dcm", "plan.dcm"))
+    files = {originals[f["name"]]: f for f in upload["files"]}
+    pseudonym = {v: k for k, v in originals.items()}
     assert files["ct.dcm"]["status"] == "ok" and files["ct.dcm"]["study"] == str(study.pk)
     assert files["notes.txt"]["error"]["code"] == "not_dicom"
     assert files["cut.dcm"]["error"]["code"] == "truncated"
@@ -87,7 +92,7 @@ def test_upload_answers_202_and_every_file_ends_ok_or_with_its_own_error(api):
     assert files["plan.dcm"]["status"] == "skipped" and files["plan.dcm"]["error"]["code"] == "no_pixel_data"
     assert upload["progress"]["total"] == 1 and upload["progress"]["done"] == 1
     assert upload["status"] == "done"
-    assert any(e.startswith("cut.dcm: truncated") for e in upload["errors"])
+    assert any(e.startswith(f"{pseudonym['cut.dcm']}: truncated") for e in upload["errors"])
 
     detail = api.get(study.api_url()).json()
     assert detail["status"] in ("succeeded", "needs_review")
@@ -101,7 +106,8 @@ def test_upload_answers_202_and_every_file_ends_ok_or_with_its_own_error(api):
 
     csv_response = api.get(body["results_url"])
     assert csv_response.status_code == 200 and csv_response["Content-Type"].startswith("text/csv")
-    rows = {r["file_name"]: r for r in csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig")))}
+    rows = {originals[r["file_name"]]: r
+            for r in csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig")))}
     assert set(rows) == {"ct.dcm", "notes.txt", "cut.dcm", "j2k.dcm", "plan.dcm"}
     assert rows["ct.dcm"]["study_id"] == str(study.pk) and rows["ct.dcm"]["report_status"] == "draft"
     assert rows["cut.dcm"]["error_code"] == "truncated" and rows["cut.dcm"]["status"] == "error"
@@ -149,7 +155,10 @@ def test_zip_with_folders_and_several_studies_makes_one_job_per_study(api):
                          "__MACOSX/._x.dcm": b"junk"})
     upload, studies = _done(api, {"exam.zip": archive})
     assert len(studies) == 2 and sorted(s.instance_count for s in studies) == [1, 2]
-    names = {f["name"]: f["status"] for f in upload["files"]}
+    # ZIP paths (here: the patient's name) are pseudonyms outside the upload's identity row
+    assert "patient" not in json.dumps(upload["files"])
+    originals = UploadIdentity.objects.get(batch_id=upload["id"]).files
+    names = {originals[f["name"]]: f["status"] for f in upload["files"]}
     assert names == {"exam.zip/patientA/series1/1.dcm": "ok", "exam.zip/patientA/series1/2.dcm": "ok",
                      "exam.zip/patientB/x.dcm": "ok", "exam.zip/patientB/readme.txt": "error"}
     assert len(upload["studies"]) == 2
@@ -264,7 +273,8 @@ def test_pages_worklist_upload_viewer_edit_sign(radiologist, client: Client):
     assert b"Reading and de-identifying" in client.get(response["Location"]).content
     (study,) = process_upload(batch.pk)
     live = client.get(f"/medical/uploads/{batch.pk}/live/", HTTP_HX_REQUEST="true")
-    assert live["HX-Trigger"] == "batch-finished" and b"ct.dcm" in live.content
+    assert live["HX-Trigger"] == "batch-finished"
+    assert b"file-001" in live.content and b"ct.dcm" not in live.content
 
     viewer = client.get(study.get_absolute_url())
     html = viewer.content.decode()

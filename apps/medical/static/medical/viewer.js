@@ -46,6 +46,24 @@
         show();
       });
     });
+    // Fit the image to the frame: a small image (a 64×64 MR) is scaled up by a whole factor, its pixels kept
+    // square and sharp (nearest neighbour), never wider than the frame nor taller than the view allows;
+    // the aspect ratio is kept. A large image is scaled down smoothly as before.
+    var frame = img.parentNode;
+    function fit() {
+      var w = img.naturalWidth, h = img.naturalHeight;
+      if (!w || !h || !frame) { return; }
+      var availW = frame.clientWidth || w;
+      var availH = Math.max(320, Math.round(window.innerHeight * 0.7));
+      var fitScale = Math.min(availW / w, availH / h);
+      var scale = fitScale >= 2 ? Math.floor(fitScale) : Math.min(1, fitScale);
+      img.style.width = Math.round(w * scale) + "px";
+      img.style.height = Math.round(h * scale) + "px";
+      img.classList.toggle("upscaled", scale > 1);
+      img.setAttribute("data-scale", String(scale));
+    }
+    img.addEventListener("load", fit);
+    window.addEventListener("resize", fit);
     current.index = Math.floor(frames().length / 2);
     show();
   }
