@@ -18,7 +18,9 @@ class ManufacturingConfig(SuiteApp, AppConfig):
     demo_user = "engineer"
     demo_seed = "apps.manufacturing.demo.demo_seed"
     demo_models = "apps.manufacturing.demo.demo_models"
+    attention = "apps.manufacturing.selectors.attention"
     artifacts_resign = "apps.manufacturing.services.failure_model_artifacts_resign"
+    prompt_evaluate = "apps.manufacturing.evaluation.prompt_evaluate"
 
     def ready(self) -> None:
         from apps.manufacturing import models

@@ -24,6 +24,7 @@ input's own problems, never the language model.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 DISAGREEMENT_GAP = 0.3
@@ -271,3 +272,101 @@ def review_decision(prediction: dict[str, Any], decision: dict[str, Any], *,
             "text_zh": f"序列过短（{steps}步，少于{min_steps}步）：早期基线不完整",
         })
     return {"needs_review": bool(reasons), "review_reasons": reasons, "rule": REVIEW_RULE}
+
+
+# --------------------------------------------------------------------------- the explanation's gate
+
+_SENSOR_WORD = re.compile(r"(?i)\bsensor[\s_-]?(\d+)\b")
+_TEXT_FIELDS = ("horizon", "drivers", "recommended_action", "rationale")
+
+
+def _sensor_name_pattern(symbols: dict[str, str]) -> str:
+    """Names a text may use for a sensor: ``sensor_N`` and the C-MAPSS symbols (T24, Ps30...)."""
+    names = sorted({s for s in symbols.values() if s}, key=len, reverse=True)
+    alternatives = [r"sensor_\d+"] + [re.escape(n) for n in names]
+    return r"(?<![\w.])(?:" + "|".join(alternatives) + r")(?![\w])"
+
+
+def explanation_facts(prediction: dict[str, Any], summary: dict[str, Any],
+                      symbols: dict[str, str], machine: str = "") -> dict[str, Any]:
+    """What an explanation may quote (for :func:`core.quality.fact_problems`): the names of the sensors
+    the model scored (and their symbols) and every number of the prompt: each sensor's last value,
+    baseline, deviation and slope, the calibrated probability, remaining life, anomaly score and
+    threshold, the horizon, the drivers' numbers. ``symbols`` maps every known sensor to its symbol;
+    ``machine`` (the machine's label, which may hold digits) is a name too."""
+    sensors = summary.get("sensors") or {}
+    names = [*sensors, *(symbols.get(s, "") for s in sensors), machine]
+    numbers: list[float] = []
+    for info in sensors.values():
+        numbers += [info.get(k) for k in ("last", "baseline", "deviation_sigma", "slope_per_step")]
+    numbers += [prediction.get(k) for k in ("failure_probability", "rul_estimate", "anomaly_score",
+                                            "anomaly_threshold", "horizon", "steps")]
+    for d in prediction.get("drivers") or []:
+        numbers += [d.get(k) for k in ("contribution", "deviation_sigma", "slope_sigma_per_step",
+                                       "rul_effect")]
+    return {"names": [n for n in names if n], "name_pattern": _sensor_name_pattern(symbols),
+            "numbers": [float(x) for x in numbers if isinstance(x, int | float) and math.isfinite(x)],
+            "exempt_numbers": [0, 1, 2, 3]}
+
+
+def explanation_texts(answer: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(field, text)`` of every text of an explanation (v1: drivers are strings; v2: objects with
+    ``sensor`` and ``evidence``), sensor names written ``sensor_N``."""
+    out: list[tuple[str, str]] = []
+    for key in _TEXT_FIELDS:
+        value = answer.get(key)
+        items = value if isinstance(value, list) else [value] if value is not None else []
+        for i, item in enumerate(items, 1):
+            path = f"{key}[{i}]" if isinstance(value, list) else key
+            if isinstance(item, dict):
+                item = " ".join(str(item.get(k) or "") for k in ("sensor", "evidence"))
+            out.append((path, _SENSOR_WORD.sub(lambda m: f"sensor_{m.group(1)}", str(item))))
+    return out
+
+
+def explanation_gate(answer: dict[str, Any], *, prediction: dict[str, Any], summary: dict[str, Any],
+                     symbols: dict[str, str], machine: str = "") -> list[str]:
+    """Why an explanation must not be shown (empty: it passes): loops, JSON debris and placeholders in
+    any text (:func:`core.quality.json_problems`), a sensor name that does not exist in the scored
+    data, a number that matches none of the prompt's numbers (within the rounding it is quoted with;
+    a time in the recommended action may be any whole number up to the horizon or the remaining life),
+    the same driver named twice, a driver that names no scored sensor."""
+    from core.quality import fact_problems, json_problems
+
+    problems = json_problems({k: answer.get(k) for k in _TEXT_FIELDS if answer.get(k) is not None})
+    facts = explanation_facts(prediction, summary, symbols, machine)
+    longest = max([float(prediction.get(k) or 0) for k in ("horizon", "rul_estimate")] + [0])
+    for path, text in explanation_texts(answer):
+        own = facts
+        if path == "recommended_action":
+            own = {**facts, "exempt_numbers": [*facts["exempt_numbers"], *range(0, int(longest) + 1)]}
+        problems += [f"{path}: {p}" for p in fact_problems(text, facts=own)]
+    named = [d.get("sensor") for d in answer.get("drivers") or [] if isinstance(d, dict)]
+    if len(named) != len(set(named)):
+        problems.append(_gettext("a driver is named twice"))
+    scored = {n.lower() for n in facts["names"]} - {machine.lower()}
+    for path, text in explanation_texts(answer):
+        found = {m.group(0).lower() for m in re.finditer(facts["name_pattern"], text, re.IGNORECASE)}
+        if path.startswith("drivers") and not found & scored:
+            problems.append(_gettext("%(path)s names no scored sensor") % {"path": path})
+    return list(dict.fromkeys(problems))
+
+
+def explanation_drivers(answer: dict[str, Any], symbols: dict[str, str]) -> list[str]:
+    """The sensors an explanation names as drivers, in order (``sensor_N``; symbols mapped back)."""
+    by_symbol = {v.lower(): k for k, v in symbols.items() if v}
+    out: list[str] = []
+    for _path, text in [t for t in explanation_texts(answer) if t[0].startswith("drivers")]:
+        for m in re.finditer(_sensor_name_pattern(symbols), text, re.IGNORECASE):
+            name = m.group(0).lower()
+            sensor = name if name.startswith("sensor_") else by_symbol.get(name)
+            if sensor and sensor not in out:
+                out.append(sensor)
+            break
+    return out
+
+
+def _gettext(message: str) -> str:
+    from django.utils.translation import gettext
+
+    return gettext(message)

@@ -216,6 +216,7 @@ class Prediction(Job):
     alert_level = models.CharField(max_length=16, blank=True)
 
     job_type = "manufacturing.prediction"
+    type_label = _("Prediction")
     task_name = "manufacturing.prediction_run"
     role = "manufacturing"
 
@@ -245,6 +246,7 @@ class TrainingRun(Job):
                                         related_name="+")
 
     job_type = "manufacturing.training"
+    type_label = _("Training")
     task_name = "manufacturing.training_run"
     role = "manufacturing"
 

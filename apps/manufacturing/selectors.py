@@ -163,3 +163,81 @@ def alert_rows(alerts) -> list[dict]:
         "resolved_by": a.resolved_by.get_username() if a.resolved_by else "",
         "resolved_at": a.resolved_at.isoformat() if a.resolved_at else "", "note": a.note,
     } for a in alerts]
+
+
+def attention(*, user) -> list[dict]:
+    """The dashboard's registry hook (``ManufacturingConfig.attention``): what waits for this engineer:
+    alerts not yet resolved, and failed predictions (the link opens the newest)."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    failed = Prediction.objects.filter(status=JobStatus.FAILED)
+    newest = failed.order_by("-queued_at").values_list("pk", flat=True).first()
+    unresolved = Alert.objects.exclude(status=Alert.Status.RESOLVED).count()
+    return [
+        {"label": _("Unresolved alerts"), "count": unresolved,
+         "url": reverse("manufacturing:alerts")},
+        {"label": _("Predictions that failed"), "count": failed.count(),
+         "url": reverse("manufacturing:prediction_detail", kwargs={"prediction_id": newest}) if newest
+         else reverse("manufacturing:index")},
+    ]
+
+
+# --- what the pages show beside the numbers -------------------------------------------------------------
+#: A calibrated probability this close to 0 or 1 is saturated: no single sensor moves it.
+SATURATION = 0.0005
+
+
+def drivers_view(result: dict) -> dict:
+    """How to read a prediction's drivers: ``saturated`` when the calibrated probability sits at 0 or 1
+    (or no driver moves it), so that every contribution on the probability scale is 0; ``logodds`` when the
+    drivers carry their contribution on the classifier's log-odds scale (stored since the scale was kept)."""
+    drivers = result.get("drivers") or []
+    p = result.get("failure_probability")
+    at_edge = p is not None and (p >= 1 - SATURATION or p <= SATURATION)
+    flat = bool(drivers) and all((d.get("contribution") or 0) < SATURATION for d in drivers)
+    return {"saturated": p is not None and bool(drivers) and (at_edge or flat),
+            "logodds": any(d.get("contribution_logodds") is not None for d in drivers),
+            "probability": p}
+
+
+def anomaly_reason(result: dict) -> dict | None:
+    """Why a prediction is marked anomalous: its score against the threshold, and the sensor that deviated
+    most at the latest flagged step (with its deviation in σ); None when it is not anomalous."""
+    if not result or not result.get("is_anomalous"):
+        return None
+    flagged = [a for a in result.get("anomalies") or [] if a.get("sensor")]
+    latest = flagged[-1] if flagged else {}
+    return {"score": result.get("anomaly_score"), "threshold": result.get("anomaly_threshold"),
+            "sensor": latest.get("sensor"), "sigma": latest.get("deviation_sigma"), "at": latest.get("at"),
+            "steps": len(result.get("anomalies") or [])}
+
+
+def metric_rows(metrics: dict | None) -> list[dict]:
+    """A failure model's out-of-fold metrics as table rows: ``key``, ``label`` (translated), ``value``,
+    ``kind`` ("pct" or "num") and ``digits``; metrics without a label keep their key."""
+    from django.utils.translation import gettext as _
+
+    known = {
+        "oof_auc": (_("AUC, out-of-fold (failure within the horizon; 1 is perfect)"), "num", 3),
+        "oof_brier": (_("Brier score, out-of-fold (calibration; lower is better)"), "num", 4),
+        "calibration_folds": (_("Folds, grouped by machine"), "num", 0),
+        "train_rmse_rul_capped": (_("Remaining-life error on the training data (RMSE, capped life)"),
+                                  "num", 1),
+        "positive_rate": (_("Share of steps within the horizon of a failure"), "pct", 1),
+    }
+    rows = []
+    for key, value in (metrics or {}).items():
+        if value is None:
+            continue
+        label, kind, digits = known.get(key, (key, "num", None))
+        rows.append({"key": key, "label": label, "value": value, "kind": kind, "digits": digits})
+    return rows
+
+
+def training_metrics(result: dict) -> dict:
+    """A finished training run's result for its page: the facts and the metrics table rows."""
+    return {"rows": metric_rows(result.get("metrics")), "machines": result.get("machines"),
+            "steps": result.get("rows"), "horizon": result.get("horizon"), "unit": result.get("horizon_unit"),
+            "sensors": result.get("sensors") or [], "seconds": result.get("training_seconds"),
+            "version": result.get("model_version"), "activated": result.get("activated")}

@@ -17,6 +17,7 @@ from apps.manufacturing import selectors, services
 from apps.manufacturing.errors import AlertAlreadyResolved
 from apps.manufacturing.forms import AlertActionForm, ThresholdsForm, TrainingForm, UploadForm
 from apps.manufacturing.models import Alert, FailureModelVersion, Prediction, TrainingRun
+from apps.manufacturing.texts import texts_display
 from core.auth import role_required
 from core.exports import rows_to_csv_response, rows_to_xlsx_response
 from core.htmx import batch_status_response, job_status_response
@@ -29,12 +30,11 @@ CHART_POINTS = 300
 
 
 def sparkline_points(values: list[float], width: int = 120, height: int = 24) -> str:
-    """SVG polyline points for a 0–1 series (probabilities)."""
+    """SVG polyline points for a 0–1 series (probabilities); "" under two points (a line needs two: the
+    page shows the one value instead)."""
     vals = [v for v in values if v is not None]
-    if not vals:
+    if len(vals) < 2:
         return ""
-    if len(vals) == 1:
-        vals = vals * 2
     step = width / (len(vals) - 1)
     return " ".join(f"{i * step:.1f},{height - max(0.0, min(1.0, v)) * height:.1f}"
                     for i, v in enumerate(vals))
@@ -61,6 +61,10 @@ def index(request):
             history = (m.last_prediction.result or {}).get("history") or []
             points = [h.get("failure_probability") for h in history]
         m.spark = sparkline_points(points)
+        known = [p for p in points if p is not None]
+        m.spark_single = known[0] if len(known) == 1 else None
+        m.anomaly_reason = selectors.anomaly_reason((m.last_prediction.result or {})
+                                                    if m.last_prediction is not None else {})
     open_alerts = Alert.objects.exclude(status=Alert.Status.RESOLVED)
     return render(request, "manufacturing/index.html", {
         "machines": machines,
@@ -98,23 +102,26 @@ def _batch_or_404(request, batch_id) -> Batch:
     return batch
 
 
+def _batch_context(batch: Batch) -> dict:
+    """The batch's progress and items, its stored problems in the page's language."""
+    return {"batch": batch, "progress": batch_progress(batch=batch),
+            "predictions": selectors.batch_predictions(batch=batch),
+            "batch_errors": texts_display(batch.errors), "batch_warnings": texts_display(batch.warnings)}
+
+
 @role_required(ROLE)
 def batch_detail(request, batch_id):
     batch = _batch_or_404(request, batch_id)
     return render(request, "manufacturing/batch_detail.html", {
-        "batch": batch, "progress": batch_progress(batch=batch),
-        "predictions": selectors.batch_predictions(batch=batch),
-        "ingest": (batch.options or {}).get("ingest") or {},
+        **_batch_context(batch), "ingest": (batch.options or {}).get("ingest") or {},
     })
 
 
 @role_required(ROLE)
 def batch_results_partial(request, batch_id):
     batch = _batch_or_404(request, batch_id)
-    return batch_status_response(request, batch=batch, template="manufacturing/_batch_results.html", context={
-        "batch": batch, "progress": batch_progress(batch=batch),
-        "predictions": selectors.batch_predictions(batch=batch),
-    })
+    return batch_status_response(request, batch=batch, template="manufacturing/_batch_results.html",
+                                 context=_batch_context(batch))
 
 
 @role_required(ROLE)
@@ -209,8 +216,10 @@ def machine_detail(request, machine_id):
     chart = _chart_data(machine, latest, lang)
     chart["predictions"] = [{"at": p.queued_at.isoformat(timespec="minutes"), "p": p.failure_probability,
                              "rul": p.rul_estimate} for p in reversed(predictions)]
+    result = (latest.result or {}) if latest else {}
     return render(request, "manufacturing/machine_detail.html", {
-        "machine": machine, "form": form, "latest": latest, "result": (latest.result or {}) if latest else {},
+        "machine": machine, "form": form, "latest": latest, "result": result,
+        "drivers_view": selectors.drivers_view(result), "anomaly": selectors.anomaly_reason(result),
         "predictions": predictions[:20], "pending": pending, "last_failed": last_failed,
         "alerts": selectors.alert_list(machine=machine)[:10], "chart": chart,
         "zh": lang.startswith("zh"), "status": 400 if request.method == "POST" else 200,
@@ -223,8 +232,10 @@ def prediction_detail(request, prediction_id):
     if prediction is None:
         raise Http404(_("No such prediction."))
     services.read_audit(request, action="view", obj=prediction)
+    result = prediction.result or {}
     return render(request, "manufacturing/prediction_detail.html", {
-        "prediction": prediction, "result": prediction.result or {},
+        "prediction": prediction, "result": result, "anomaly": selectors.anomaly_reason(result),
+        "drivers_view": selectors.drivers_view(result),
         "zh": (get_language() or "").startswith("zh"),
     })
 
@@ -295,8 +306,11 @@ def models_page(request):
                                        activate=bool(d["activate"]) and is_admin, request=request)
         messages.success(request, _("Training queued."))
         return redirect(run.get_absolute_url())
+    versions = list(selectors.model_versions())
+    for v in versions:
+        v.metric_rows = selectors.metric_rows(v.cv_metrics)
     return render(request, "manufacturing/models.html", {
-        "versions": selectors.model_versions(), "form": form, "is_admin": is_admin,
+        "versions": versions, "form": form, "is_admin": is_admin,
         "runs": TrainingRun.objects.order_by("-queued_at")[:10],
     }, status=400 if request.method == "POST" else 200)
 
@@ -313,7 +327,9 @@ def model_activate(request, version_id):
 @role_required(ROLE)
 def training_detail(request, training_id):
     run = get_object_or_404(TrainingRun, pk=training_id)
-    return render(request, "manufacturing/training_detail.html", {"run": run, "job": run})
+    return render(request, "manufacturing/training_detail.html", {
+        "run": run, "job": run, "metrics": selectors.training_metrics(run.result or {}),
+    })
 
 
 @role_required(ROLE)

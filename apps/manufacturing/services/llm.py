@@ -1,9 +1,16 @@
 """The language model's explanation of a prediction, through core's one LLM step.
 
 The model sees the machine's label, a compact per-sensor summary and the calibrated numbers (no
-personal data); it answers a small constrained JSON object (its own probability, horizon, drivers,
-recommended action, rationale). What that answer may change is decided in
+personal data); it answers a small constrained JSON object (its own probability, drivers, recommended
+action, rationale). Before anyone sees it, :func:`apps.manufacturing.decisions.explanation_gate`
+checks it against the facts of the prompt (sensor names that exist, numbers that match within
+rounding, no loops or debris); a rejected answer is asked for once more with other settings (core's
+policy) and withheld if it fails again. What the answer may change is decided in
 :mod:`apps.manufacturing.decisions`: it is shown beside the calibrated numbers, never used as them.
+
+When the step cannot run (switched off, the model service refusing the request or down past the job's
+retries), the llm block says so (``status`` ``disabled``/``unavailable``/``rejected`` and ``reason``)
+and the calibrated probability, remaining life and drivers are stored all the same.
 """
 from __future__ import annotations
 
@@ -12,46 +19,99 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 
+from apps.manufacturing import cmapss, decisions, prompting
 from apps.manufacturing import failure_model as fm
-from apps.manufacturing import prompting
 from apps.manufacturing.models import Machine, Prediction
 from core.llm import LLMOutputInvalid, LLMStep, llm_step
 
 PROMPT_NAME = prompting.PROMPT_NAME
 #: The LLM answers a small JSON object; keep generation short on CPU.
 LLM_MAX_TOKENS = 200
+#: every known sensor's symbol (T24, Ps30...): a name in an explanation is one of these or sensor_N
+SYMBOLS = {name: info.symbol for name, info in cmapss.CMAPSS_SENSORS.items()}
+
+
+def explanation_summary(series: pd.DataFrame, model: fm.FailureModel) -> dict[str, Any]:
+    """The compact per-sensor summary the prompt and the gate share (CPU work, JSON-safe)."""
+    sensors = [c for c in model.sensors if c in series.columns] or None
+    summary = prompting.summarize_series(series, sensors=sensors, units=model.units)
+    for info in summary["sensors"].values():
+        info["slope_per_step"] = float(info["slope_per_step"])
+    return summary
 
 
 def explanation_variables(job: Prediction, machine: Machine, series: pd.DataFrame, out: dict,
                           model: fm.FailureModel) -> dict[str, str]:
     """The prompt's variables (CPU work, before the job is handed on): the machine's label, a compact
     per-sensor summary of its series and the calibrated numbers."""
-    sensors = [c for c in model.sensors if c in series.columns] or None
-    summary = prompting.summarize_series(series, sensors=sensors, units=model.units)
+    summary = explanation_summary(series, model)
     return prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
 
 
-def llm_explain(job: Prediction, variables: dict[str, str] | None) -> tuple[dict, LLMStep | None]:
-    """Ask the language model for its judgement and explanation (the core LLM step, constrained JSON).
+def explanation_valid(parsed: Any) -> dict:
+    """The answer as the app keeps it: v1 as it came; v2 drivers (``{sensor, evidence}``) written as
+    ``"sensor_N: evidence"`` strings, the sensors kept in ``driver_sensors`` (LLMOutputInvalid when the
+    answer has not the shape)."""
+    if not isinstance(parsed, dict):
+        raise LLMOutputInvalid(f"expected a JSON object, got {type(parsed).__name__}")
+    drivers = parsed.get("drivers")
+    if isinstance(drivers, list) and drivers and all(isinstance(d, dict) for d in drivers):
+        out = {k: v for k, v in parsed.items() if k != "drivers"}
+        out["driver_sensors"] = [str(d.get("sensor") or "") for d in drivers]
+        out["drivers"] = [f"{d.get('sensor')}: {str(d.get('evidence') or '').strip()}" for d in drivers]
+        return out
+    return parsed
+
+
+def _narrow(summary: dict[str, Any]):
+    """The v2 schema with the sensor enum cut to the sensors in the prompt (v1: unchanged)."""
+    scored = list((summary or {}).get("sensors") or {})
+
+    def narrow(schema: dict) -> dict:
+        try:
+            prop = schema["properties"]["drivers"]["items"]["properties"]["sensor"]
+        except (KeyError, TypeError):
+            return schema
+        if "enum" in prop and scored:
+            prop["enum"] = [s for s in prop["enum"] if s in scored] or prop["enum"]
+        return schema
+
+    return narrow
+
+
+def explanation_step(*, variables: dict[str, str], prediction: dict, summary: dict | None, language: str,
+                     final_attempt: bool = False, version: int | None = None) -> LLMStep:
+    """The explanation's gated language-model step (``version`` for prompt evaluation)."""
+    def gate(value: dict) -> list[str]:
+        if summary is None:
+            return []
+        answer = {**value, "drivers": [{"sensor": s, "evidence": d.split(": ", 1)[-1]} for s, d in
+                                       zip(value["driver_sensors"], value["drivers"], strict=False)]} \
+            if "driver_sensors" in value else value
+        return decisions.explanation_gate(answer, prediction=prediction, summary=summary, symbols=SYMBOLS,
+                                          machine=variables.get("machine", ""))
+
+    return llm_step(template=PROMPT_NAME, language=language, max_tokens=LLM_MAX_TOKENS, variables=variables,
+                    validate=explanation_valid, gate=gate, final_attempt=final_attempt, version=version,
+                    narrow_schema=_narrow(summary or {}))
+
+
+def llm_explain(job: Prediction, variables: dict[str, str] | None, *, prediction: dict | None = None,
+                summary: dict | None = None) -> tuple[dict, LLMStep | None]:
+    """Ask the language model for its judgement and explanation (the core LLM step, constrained JSON,
+    gated against ``prediction`` and the sensor ``summary``).
 
     Returns (llm block for the result, the step). A transient model-service error retries the job,
     except on the job's last attempt, where the calibrated result is kept without the explanation.
     """
     if not settings.LLM_ENABLED or variables is None:
-        return {"status": "disabled",
-                "message": "the language model step is switched off (LLM_ENABLED=false)"}, None
-    step = llm_step(template=PROMPT_NAME, language=job.language, max_tokens=LLM_MAX_TOKENS,
-                    variables=variables, validate=_explanation_valid,
-                    final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)
+        reason = "the language model step is switched off (LLM_ENABLED=false)"
+        return {"status": "disabled", "message": reason, "reason": reason}, None
+    step = explanation_step(variables=variables, prediction=prediction or {}, summary=summary,
+                            language=job.language, final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)
     block = step.meta()
     if step.ok:
         block["answer"] = step.value
     else:
-        block["message"] = "; ".join(step.problems)
+        block["message"] = block["reason"] = "; ".join(step.problems)
     return block, step
-
-
-def _explanation_valid(parsed: Any) -> dict:
-    if not isinstance(parsed, dict):
-        raise LLMOutputInvalid(f"expected a JSON object, got {type(parsed).__name__}")
-    return parsed

@@ -14,7 +14,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from apps.manufacturing import decisions
+from apps.manufacturing import decisions, prompting
 from apps.manufacturing import failure_model as fm
 from apps.manufacturing.features import FeatureError
 from apps.manufacturing.models import FailureModelVersion, Machine, Prediction, ReadingChunk
@@ -27,7 +27,7 @@ from core.signing import ArtifactSignatureError
 from .alerts import alert_raise
 from .common import manufacturing_threads, prompt_language, thread_limit
 from .failure_models import failure_model_active, failure_model_load
-from .llm import explanation_variables, llm_explain
+from .llm import explanation_summary, llm_explain
 from .readings import machine_series
 
 #: The statuses of a finished prediction that has numbers.
@@ -75,7 +75,9 @@ def prediction_process(job: Prediction) -> JobOutcome | AwaitLLM:
         outcome = prediction_explain(job, state)
         outcome.timings.update(timings)
         return outcome
-    state["variables"] = explanation_variables(job, machine, series, out, model)
+    summary = explanation_summary(series, model)
+    state["summary"] = _json_safe(summary)
+    state["variables"] = prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
     core_services.job_progress(job=job, fraction=0.5, message="waiting for the language model")
     return AwaitLLM(finish=prediction_explain, state=state, timings=timings)
 
@@ -87,7 +89,7 @@ def prediction_explain(job: Prediction, state: dict) -> JobOutcome:
     machine = job.machine
     version = FailureModelVersion.objects.get(pk=state["version_id"])
     timings: dict[str, float] = {}
-    llm, step = llm_explain(job, state.get("variables"))
+    llm, step = llm_explain(job, state.get("variables"), prediction=out, summary=state.get("summary"))
     if step is not None:
         timings["llm_s"] = round(step.latency_s, 3)
     combined = decisions.combine(out, llm.get("answer") if llm.get("status") == "ok" else None)
@@ -146,8 +148,9 @@ def _load(version: FailureModelVersion) -> fm.FailureModel:
 
 def _result(machine, out, llm, combined, decision, review, version, job) -> dict:
     drivers = [
-        {k: d.get(k) for k in ("sensor", "feature", "direction", "contribution", "deviation_sigma",
-                               "slope_sigma_per_step", "rul_effect", "text_en", "text_zh") if k in d}
+        {k: d.get(k) for k in ("sensor", "feature", "direction", "contribution", "contribution_logodds",
+                               "deviation_sigma", "slope_sigma_per_step", "rul_effect", "text_en", "text_zh")
+         if k in d}
         for d in (out.get("drivers") or [])
     ]
     return {
