@@ -251,6 +251,8 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "platform" / "core" / "locale"] + [
     BASE_DIR.joinpath(*app.split("."), "locale") for app in SUITE_APPS
 ]
+# One number format for the suite (core_tags ``num``/``pct``): Django's locale formats, zh-Hans grouped.
+FORMAT_MODULE_PATH = ["core.formats"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -365,5 +367,7 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "core.jobs_sweep", "schedule": JOB_SWEEP_INTERVAL},
+    # raw (identified) medical uploads left behind when their deletion failed
+    "medical-raw-uploads-sweep": {"task": "medical.raw_uploads_sweep", "schedule": 3600},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -61,6 +61,8 @@ class Job(models.Model):
     task_name: ClassVar[str] = ""
     #: the role (group) a user needs to see these jobs.
     role: ClassVar[str] = ""
+    #: what a user calls this kind of job, lazily translated (dashboard, job pages); None: the verbose name.
+    type_label: ClassVar[Any] = None
 
     class Meta:
         abstract = True
@@ -318,6 +320,7 @@ class DiagnosticJob(Job):
     use_model = models.BooleanField(default=True)
 
     job_type = "core.diagnostic"
+    type_label = _("Platform self-test")
     task_name = "core.diagnostic_run"
     role = "admin"
 

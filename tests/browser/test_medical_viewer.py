@@ -62,6 +62,15 @@ def test_viewer_scrolls_through_slices_and_switches_window_presets(page, login, 
     _wait_loaded(page)
     first = _image_digest(page)
     assert first["w"] >= 64 and first["h"] >= 64
+    # a small image fills the frame by a whole factor, pixels kept sharp and the aspect kept
+    page.wait_for_function("() => document.getElementById('viewer-image').hasAttribute('data-scale')")
+    shown = page.evaluate("""() => { const i = document.getElementById('viewer-image');
+        const r = i.getBoundingClientRect();
+        return {w: r.width, h: r.height, nw: i.naturalWidth, nh: i.naturalHeight,
+                scale: +i.getAttribute('data-scale'), rendering: getComputedStyle(i).imageRendering}; }""")
+    assert shown["scale"] >= 2 and shown["scale"] == int(shown["scale"]), shown
+    assert shown["w"] == shown["nw"] * shown["scale"] and shown["h"] == shown["nh"] * shown["scale"], shown
+    assert shown["rendering"] == "pixelated", shown
 
     # keyboard: one slice down, then up twice
     page.keyboard.press("ArrowDown")
