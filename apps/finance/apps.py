@@ -18,7 +18,9 @@ class FinanceConfig(SuiteApp, AppConfig):
     demo_user = "analyst"
     demo_seed = "apps.finance.demo.demo_seed"
     demo_models = "apps.finance.demo.demo_models"
+    attention = "apps.finance.selectors.attention"
     artifacts_resign = "apps.finance.services.credit_model_artifacts_resign"
+    prompt_evaluate = "apps.finance.evaluation.prompt_evaluate"
 
     def ready(self) -> None:
         from apps.finance import models

@@ -286,3 +286,23 @@ def extraction_schema(*, include_protected: bool = False) -> dict:
         "required": list(props),
         "additionalProperties": False,
     }
+
+
+def extraction_schema_with_evidence() -> dict:
+    """JSON Schema of extraction with evidence (``field_extraction`` v2): every model input is required and
+    is either ``{"quote": the report's own words (1-80 characters), "value": a value of the field}`` or
+    ``null`` (not stated). Built from :func:`extraction_schema`; property order is catalogue order."""
+    base = extraction_schema()
+    props: dict[str, dict] = {}
+    for name, spec in base["properties"].items():
+        value = {k: v for k, v in spec.items() if k != "description"}
+        if "enum" in value:
+            value["enum"] = [v for v in value["enum"] if v is not None]
+        if "type" in value:
+            value["type"] = value["type"][0]
+        props[name] = {"description": spec["description"], "anyOf": [
+            {"type": "object",
+             "properties": {"quote": {"type": "string", "minLength": 1, "maxLength": 80}, "value": value},
+             "required": ["quote", "value"], "additionalProperties": False},
+            {"type": "null"}]}
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}

@@ -32,6 +32,10 @@ class CreditModelVersion(models.Model):
     fairness = models.JSONField(default=dict, blank=True)
     calibration = models.JSONField(default=list, blank=True, help_text=_("Reliability-curve points."))
     calibration_png = models.BinaryField(null=True, blank=True)
+    judgment_calibration = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The language model's judgment measured on validation data, per language: AUC, "
+                    "whether it is informative, its weight in the stack and the review rate it causes."))
     data_sha256 = models.CharField(max_length=64, blank=True)
     data_filename = models.CharField(max_length=255, blank=True)
     data_rows = models.PositiveIntegerField(default=0)
@@ -73,6 +77,7 @@ class ModelTraining(Job):
                                         related_name="training")
 
     job_type = "finance.model_train"
+    type_label = _("Scorecard training")
     task_name = "finance.model_train"
     role = "admin"
 
@@ -131,6 +136,7 @@ class Assessment(Job):
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     job_type = "finance.assessment"
+    type_label = _("Assessment")
     task_name = "finance.assessment_run"
     role = "finance"
 

@@ -16,6 +16,7 @@ import math
 import re
 from typing import Any
 
+from . import evidence as evidence_rules
 from .fields import FIELD_NAMES, FIELDS_BY_NAME, MODEL_INPUTS
 from .ingest import clean_value, is_missing
 
@@ -171,3 +172,53 @@ def extraction_result_to_applicant(obj: Any) -> tuple[dict, list[str]]:
         else:
             applicant[key] = clean
     return applicant, warnings
+
+
+def extraction_with_evidence(obj: Any, report: str) -> tuple[dict, dict, dict, list[str]]:
+    """Validate an extraction answer of a template with evidence (v2: each field ``{"quote", "value"}``
+    or null) against the report: a value is kept only when it is valid for the field and its quote
+    occurs in the report and supports it (:mod:`apps.finance.evidence`), or, when the quote is not the
+    report's words, a sentence of the report states the value by the same rules (that sentence is then
+    cited, ``located: True``).
+
+    Returns ``(applicant, evidence, rejected, warnings)``: ``applicant`` has all 20 fields (None where
+    missing); ``evidence`` maps each kept field to ``{"value", "quote"}``; ``rejected`` maps each field the
+    model answered but that stays missing to ``{"value", "quote", "reason"}``. No value is taken without a
+    span of the report that states it.
+    """
+    applicant: dict[str, Any] = dict.fromkeys(FIELD_NAMES)
+    kept: dict[str, dict] = {}
+    rejected: dict[str, dict] = {}
+    warnings: list[str] = []
+    if not isinstance(obj, dict):
+        return applicant, kept, rejected, [f"extraction: expected a JSON object, got {type(obj).__name__}"]
+    report_norm = evidence_rules.normalise(report or "")
+    for key, item in obj.items():
+        if key not in FIELDS_BY_NAME:
+            warnings.append(f"extraction: ignored unknown field {key!r}")
+            continue
+        if is_missing(item):
+            continue
+        if isinstance(item, dict):
+            raw, quote = item.get("value"), item.get("quote")
+        else:
+            raw, quote = item, None
+        if is_missing(raw):
+            continue
+        clean, problem = clean_value(FIELDS_BY_NAME[key], raw)
+        located = None
+        if problem is None:
+            problem = evidence_rules.evidence_problem(key, clean, quote, report_norm)
+            if problem:
+                # The model's quote is not the report's words: keep the value only where a sentence of
+                # the report states it, and cite that sentence.
+                located = evidence_rules.supporting_span(key, clean, report or "")
+        if problem and located is None:
+            rejected[key] = {"value": raw if isinstance(raw, int | float | str) else str(raw),
+                             "quote": str(quote)[:200] if quote is not None else None, "reason": problem}
+        else:
+            applicant[key] = clean
+            kept[key] = {"value": clean, "quote": (located or str(quote)).strip()[:200]}
+            if located is not None:
+                kept[key]["located"] = True
+    return applicant, kept, rejected, warnings

@@ -256,3 +256,56 @@ def assessment_counts(qs: QuerySet[Assessment]) -> dict:
         failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
         high=Count("pk", filter=Q(risk_level=3)),
     )
+
+
+def attention(*, user) -> list[dict]:
+    """The dashboard's registry hook (``FinanceConfig.attention``): what waits for this finance user."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    failed = assessments_for_user(user).filter(status=JobStatus.FAILED).count()
+    return [
+        {"label": _("Applications waiting for review"), "count": review_queue(user).count(),
+         "url": reverse("finance:review_queue")},
+        {"label": _("Assessments that failed"), "count": failed,
+         "url": f"{reverse('finance:assessment_list')}?status={JobStatus.FAILED}"},
+    ]
+
+
+JUDGMENT_REVIEW_CODES = ("level_gap", "low_confidence")
+
+
+def judgment_information(version: CreditModelVersion | None) -> list[dict]:
+    """How informative the language model's judgment measured with ``version``, one row per language
+    (``measured`` False where it has not been measured: then it counts as not informative)."""
+    from apps.finance import second_opinion
+
+    stored = (version.judgment_calibration if version is not None else None) or {}
+    rows = []
+    for language, label in Assessment.Language.choices:
+        found = stored.get(language)
+        if isinstance(found, dict):
+            why = found.get("why")
+            why_en, why_zh = second_opinion.why_text(why, found) if why else ("", "")
+            rows.append({**found, "measured": True, "language": language, "language_label": label,
+                         "why_en": why_en, "why_zh": why_zh})
+        else:
+            why_en, why_zh = second_opinion.why_text("not_measured")
+            rows.append({"measured": False, "informative": False, "weight": 0.0, "review_rate": 0.0,
+                         "language": language, "language_label": label, "why_en": why_en, "why_zh": why_zh})
+    return rows
+
+
+def judgment_review_rate(qs: QuerySet[Assessment]) -> dict:
+    """Among the finished assessments of ``qs``: how many the judgment sent to review, how many it
+    would have sent had it measured informative (only noted), and the share of each."""
+    finished = qs.filter(status__in=(JobStatus.SUCCEEDED, JobStatus.NEEDS_REVIEW))
+    total = sent = noted = 0
+    for reasons, notes in finished.values_list("result__review_reasons", "result__notes").iterator():
+        total += 1
+        if any(isinstance(r, dict) and r.get("code") in JUDGMENT_REVIEW_CODES for r in reasons or []):
+            sent += 1
+        elif any(isinstance(n, dict) and n.get("code") == "disagreement_noted" for n in notes or []):
+            noted += 1
+    return {"total": total, "sent": sent, "noted": noted,
+            "sent_rate": sent / total if total else None, "noted_rate": noted / total if total else None}

@@ -84,14 +84,19 @@ def _detail_context(job: Assessment, lang: str) -> dict:
     reasons = [{"code": r.get("code"), "text": r.get(text_key) or r.get("text_en"), "impact": r.get("impact")}
                for r in result.get("reason_codes") or []]
     applicant = result.get("applicant") or job.applicant or {}
-    extracted = set(((result.get("extraction") or {}).get("fields") or {}).keys())
+    extraction = result.get("extraction") or {}
+    extracted = set((extraction.get("fields") or {}).keys())
+    quotes = extraction.get("evidence") or {}
+    rejected = extraction.get("rejected") or {}
     missing = set(result.get("missing_fields") or [])
     rows = []
     for f in catalogue.FIELDS:
         value = applicant.get(f.name)
         shown = f.category_label(value, lang) if (f.kind == "categorical" and value) else value
         rows.append({"name": f.name, "label": f.label(lang), "value": shown, "protected": f.protected,
-                     "extracted": f.name in extracted, "missing": f.name in missing and not f.protected})
+                     "extracted": f.name in extracted, "missing": f.name in missing and not f.protected,
+                     "quote": quotes.get(f.name, ""),
+                     "rejected": (rejected.get(f.name) or {}).get("reason", "") if f.name in missing else ""})
     llm = result.get("llm") or None
     probs = []
     if llm and llm.get("label_probs"):
@@ -188,6 +193,8 @@ def assessment_list(request):
         "sort": request.GET.get("sort", ""), "filters": request.GET, "statuses": Assessment._meta.get_field(
             "status").choices, "sources": Assessment.Source.choices,
         "distribution": selectors.risk_distribution(qs),
+        "judgment": selectors.judgment_information(selectors.credit_model_active()),
+        "judgment_rate": selectors.judgment_review_rate(qs),
     })
 
 
@@ -322,6 +329,8 @@ def model_detail(request, version):
         "is_admin": user_has_role(request.user, "admin"), "m": model.metrics,
         "scale": model.metadata.get("score_scale") or {}, "cutoffs": model.metadata.get("cutoffs") or [],
         "used": model.assessments.count(),
+        "judgment": selectors.judgment_information(model),
+        "judgment_rate": selectors.judgment_review_rate(model.assessments.all()),
     })
 
 

@@ -2,6 +2,7 @@
 
 - :mod:`.assessments` create (validate and queue), the job handler ``assessment_process``, review;
 - :mod:`.llm` the language model's calls (field extraction, risk judgment) through core's LLM step;
+- :mod:`.judgment` the judgment measured on held-out labelled applications, stored with the scorecard;
 - :mod:`.batches` CSV uploads: ``batch_create`` and ``batch_ingest`` with its row reader;
 - :mod:`.credit_models` scorecard versions: signed artifacts, load, train, store, activate, training
   jobs, re-signing after a key rotation;
@@ -40,6 +41,7 @@ from apps.finance.services.credit_models import (
     scorecard_load,
     training_frame_read,
 )
+from apps.finance.services.judgment import judgment_calibrate
 from apps.finance.services.llm import (
     EXTRACTION_MAX_TOKENS,
     EXTRACTION_TEMPLATE,
@@ -58,7 +60,7 @@ __all__ = [
     "batch_create", "batch_ingest", "batch_read",
     "credit_model_activate", "credit_model_active_or_error", "credit_model_artifacts_resign",
     "credit_model_store", "credit_model_train", "credit_model_train_compute",
-    "fields_extract", "risk_judge",
+    "fields_extract", "risk_judge", "judgment_calibrate",
     "model_training_create", "model_training_process",
     "read_audit",
     "scorecard_artifact_pack", "scorecard_artifact_unpack", "scorecard_artifact_upgrade",

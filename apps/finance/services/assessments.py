@@ -3,12 +3,14 @@
 The assessment pipeline (``assessment_process``), one job per application:
 
 1. If a report is given and applicant fields are missing, the language model extracts them (constrained
-   JSON, the extraction schema); fields the report does not state stay missing and are listed.
+   JSON, each value with its quote); a value is kept only when its quote occurs in the report and
+   supports it, and fields the report does not state stay missing and are listed.
 2. The active scorecard (calibrated, scikit-learn) gives the probability of default, the score, the
    risk level by PD cut-offs and up to four reason codes.
 3. The language model judges the risk (the reference guide's prompt, constrained JSON
    ``{risk_level, rationale, key_factors}``), with label probabilities from its logprobs.
-4. ``decisions.combine`` merges the two by the documented rule and says whether a person must review.
+4. ``decisions.combine`` merges the two by the documented rule and says whether a person must review;
+   the judgment counts only as far as it measured informative (``CreditModelVersion.judgment_calibration``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.finance import decisions, ingest, scorecard
+from apps.finance import decisions, ingest, scorecard, second_opinion
 from apps.finance import fields as catalogue
 from apps.finance.errors import FinanceConflict, FinanceInputError
 from apps.finance.models import RISK_LABELS, Assessment, CreditModelVersion, Review
@@ -166,6 +168,12 @@ def assessment_assess(job: Assessment, state: dict) -> JobOutcome:
             raise PermanentJobError("no applicant field was given and the language model could not extract "
                                     f"any from the report: {'; '.join(extraction.get('problems') or [])}",
                                     code="extraction_failed")
+        if extraction is not None:
+            unsupported = len(extraction.get("rejected") or {})
+            raise PermanentJobError(
+                "the report states none of the applicant's fields with words that support a value (the "
+                f"language model answered {unsupported} field(s) without evidence in the report; none was "
+                "kept), so there is nothing to score", code="no_fields")
         raise PermanentJobError("no applicant field could be read from the input, so there is nothing to "
                                 "score", code="no_fields")
 
@@ -182,7 +190,15 @@ def assessment_assess(job: Assessment, state: dict) -> JobOutcome:
     else:
         notes.append(_note("llm_off"))
 
-    combined = decisions.combine(score, llm)
+    given = sum(1 for n in catalogue.MODEL_INPUTS if (job.applicant or {}).get(n) not in (None, ""))
+    calibration = None
+    if step is not None and step.ok:
+        calibration = second_opinion.calibration_for(version.judgment_calibration, language=job.language,
+                                                     model=step.model,
+                                                     prompt=f"{step.template} v{step.template_version}")
+    combined = decisions.combine(score, llm, calibration=calibration,
+                                 given_fields=given,
+                                 extracted_fields=len((extraction or {}).get("fields") or {}))
     llm_block = None if llm is None else {**llm, "confidence": combined.get("llm_confidence")}
     needs_review = bool(combined["needs_review"])
     level = int(combined["risk_level"])
@@ -201,6 +217,8 @@ def assessment_assess(job: Assessment, state: dict) -> JobOutcome:
             "notes": combined.get("notes") or [],
             "scorecard_risk_level": score["risk_level"], "llm_risk_level": combined.get("llm_risk_level"),
             "llm_confidence": combined.get("llm_confidence"),
+            "judgment": combined.get("judgment"), "stacked_pd": combined.get("stacked_pd"),
+            "given_fields": given,
         },
         "scorecard": {
             "risk_level": score["risk_level"], "risk_label": score["risk_label"],

@@ -1,6 +1,10 @@
 """Finance test fixtures: a scorecard trained once per session on the shared German Credit file."""
 from __future__ import annotations
 
+import io
+import lzma
+from pathlib import Path
+
 import pytest
 
 from apps.finance import scorecard
@@ -8,13 +12,20 @@ from apps.finance import scorecard
 _TRAINED: dict = {}
 
 
-def shared_csv_path():
+REPO_CSV_XZ = Path(__file__).resolve().parents[3] / "data" / "finance" / "german_credit_train.csv.xz"
+
+
+def shared_csv_text() -> str:
+    """The German Credit training file: the repository's compressed copy (``data/finance/``) when there is
+    one, else the shared file. Missing data FAILS the test (never a skip: CI must not pass without it)."""
+    if REPO_CSV_XZ.is_file():
+        return lzma.decompress(REPO_CSV_XZ.read_bytes()).decode("utf-8")
     from apps.finance.demo import training_csv_path
 
     path = training_csv_path()
     if not path.is_file():
-        pytest.skip(f"shared German Credit file not found at {path}")
-    return path
+        pytest.fail(f"German Credit training data not found: neither {REPO_CSV_XZ} nor {path}")
+    return path.read_text(encoding="utf-8")
 
 
 def trained_scorecard() -> scorecard.TrainedScorecard:
@@ -22,7 +33,7 @@ def trained_scorecard() -> scorecard.TrainedScorecard:
     if "model" not in _TRAINED:
         import pandas as pd
 
-        frame = pd.read_csv(shared_csv_path(), dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.StringIO(shared_csv_text()), dtype=str, keep_default_na=False)
         _TRAINED["model"] = scorecard.train_scorecard(frame, seed=0, algorithm="woe_logistic", folds=3)
     return _TRAINED["model"]
 
@@ -41,8 +52,7 @@ def german_rows():
     """The shared file's rows as dicts of strings (label included)."""
     import csv
 
-    with shared_csv_path().open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return list(csv.DictReader(io.StringIO(shared_csv_text())))
 
 
 @pytest.fixture

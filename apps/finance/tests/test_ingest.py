@@ -3,25 +3,19 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from apps.finance import fields, ingest
-
-REPO = Path(__file__).resolve().parents[3]
-CSV = Path(os.environ.get("FINANCE_TRAIN_CSV",
-                         REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+from apps.finance.tests.conftest import shared_csv_text
 
 
 @pytest.fixture(scope="module")
 def raw_training() -> bytes:
-    if not CSV.is_file():
-        pytest.skip(f"shared German Credit file not found at {CSV}")
-    return CSV.read_bytes()
+    """The training file (the repository's copy when there is one); missing data fails, never skips."""
+    return shared_csv_text().encode("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +53,7 @@ def test_training_file_round_trip(raw_training):
     assert result.ok and result.encoding == "utf-8" and result.delimiter == ","
     assert len(result.rows) == 700 and len(result.valid_rows) == 700 and result.warnings == []
     frame = result.to_dataframe()
-    original = pd.read_csv(CSV)
+    original = pd.read_csv(io.BytesIO(raw_training))
     assert list(frame.columns) == list(original.columns)
     for name in original.columns:
         if name in fields.NUMERIC_FIELDS:

@@ -99,10 +99,23 @@ def test_extraction_schema_file_matches_the_catalogue():
     assert not validator.is_valid({k: v for k, v in full.items() if k != "purpose"})  # missing must be null
 
 
+def test_extraction_with_evidence_schema_file_matches_the_catalogue():
+    on_disk = json.loads((PROMPTS / "field_extraction" / "v2.schema.json").read_text(encoding="utf-8"))
+    assert on_disk == fields.extraction_schema_with_evidence()
+    jsonschema.Draft202012Validator.check_schema(on_disk)
+    validator = jsonschema.Draft202012Validator(on_disk)
+    assert validator.is_valid(dict.fromkeys(fields.MODEL_INPUTS))
+    quoted = {k: {"quote": "x", "value": v} for k, v in APPLICANT.items() if k in fields.MODEL_INPUTS}
+    assert validator.is_valid(quoted)
+    assert not validator.is_valid(dict(quoted, age_in_years=35))  # a value without its quote
+    assert not validator.is_valid(dict(quoted, age_in_years={"quote": "", "value": 35}))
+    assert not validator.is_valid(dict(quoted, purpose={"quote": "x", "value": "holiday"}))
+
+
 def test_schemas_compile_for_constrained_decoding():
     xgr = pytest.importorskip("xgrammar")
-    for name in ("risk_judgment", "field_extraction"):
-        xgr.Grammar.from_json_schema((PROMPTS / name / "v1.schema.json").read_text(encoding="utf-8"))
+    for name, version in (("risk_judgment", 1), ("field_extraction", 1), ("field_extraction", 2)):
+        xgr.Grammar.from_json_schema((PROMPTS / name / f"v{version}.schema.json").read_text(encoding="utf-8"))
 
 
 # --- variables -----------------------------------------------------------------------------------

@@ -6,11 +6,9 @@ import hashlib
 import io
 import json
 import math
-import os
 import pickle
 import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,17 +17,13 @@ import pytest
 from apps.finance import fields, scorecard
 from apps.finance.scorecard import ScoreScale
 from apps.finance.scorecard.inputs import _training_arrays
-
-REPO = Path(__file__).resolve().parents[3]
-CSV = Path(os.environ.get("FINANCE_TRAIN_CSV",
-                         REPO.parent / "shared" / "data" / "finance" / "german_credit_train.csv"))
+from apps.finance.tests.conftest import shared_csv_text
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    if not CSV.is_file():
-        pytest.skip(f"shared German Credit file not found at {CSV}")
-    return pd.read_csv(CSV)
+    """The training file (the repository's copy when there is one); missing data fails, never skips."""
+    return pd.read_csv(io.StringIO(shared_csv_text()))
 
 
 @pytest.fixture(scope="module")

@@ -159,3 +159,33 @@ def test_model_service_down_sends_the_job_back_to_the_queue(make_user, credit_mo
         assert job.error_code == "model_service_unavailable" and job.result is None
     finally:
         model_client._clients.clear()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-hans"])
+def test_results_and_model_pages_show_how_informative_the_judgment_measured(make_user, client, credit_model,
+                                                                            german_rows, llm_off, lang):
+    user = make_user("ana", "finance")
+    _scored(user, german_rows[1], application_id="R-1")
+    client.force_login(user)
+    client.cookies["django_language"] = lang
+    pages = ["/finance/assessments/", f"/finance/models/{credit_model.version}/"]
+    for url in pages:  # not measured yet: not informative, weight 0
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+        assert 'id="judgment-information"' in html and 'data-informative="yes"' not in html
+        expected = "尚未在验证数据上" if lang == "zh-hans" else "has not been measured on validation data"
+        assert expected in html
+    measured = {"model": "SmolLM2-135M-Instruct", "prompt": "finance.risk_judgment v1", "language": "en",
+                "n": 80, "n_bad": 40, "n_good": 40, "auc": 0.512, "auc_se": 0.065, "margin": 0.127,
+                "informative": False, "why": "near_chance", "weight": 0.0, "review_rate": 0.0,
+                "disagreement_rate": 0.35, "levels": [1, 2]}
+    credit_model.judgment_calibration = {"en": measured}
+    credit_model.save(update_fields=["judgment_calibration"])
+    for url in pages:
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+        assert "0.512" in html and "SmolLM2-135M-Instruct" in html and "0.35" in html
+        expected = "与随机水平 0.5 的差距不超过 0.127" if lang == "zh-hans" else "within 0.127 of chance"
+        assert expected in html
+    html = client.get(pages[0], HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+    assert 'id="judgment-review-rate"' in html
+    expected = "在所示的 1 份已完成评估中" if lang == "zh-hans" else "Of the 1 finished assessments shown"
+    assert expected in html
