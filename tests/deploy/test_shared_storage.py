@@ -11,6 +11,7 @@ the files and neither local media folder holds any.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def test_uploads_cross_hosts_only_through_the_bucket(s3_server, worker_factory, 
                                                       api_client_for, client):
     from apps.finance.fields import FIELD_NAMES
     from apps.finance.services import credit_model_store
-    from apps.finance.tests.conftest import csv_bytes, shared_csv_path, trained_scorecard
+    from apps.finance.tests.conftest import csv_bytes, shared_csv_text, trained_scorecard
     from apps.manufacturing import cmapss
     from apps.manufacturing import failure_model as fm
     from apps.manufacturing import services as mfg_services
@@ -113,7 +114,7 @@ def test_uploads_cross_hosts_only_through_the_bucket(s3_server, worker_factory, 
     api = api_client_for(user)
 
     # finance: a CSV batch of 3 applications
-    with shared_csv_path().open(encoding="utf-8") as fh:
+    with io.StringIO(shared_csv_text()) as fh:
         rows = [{**row, "application_id": f"S3-{i}"} for i, row in enumerate(csv.DictReader(fh)) if i < 3]
     response = api.post("/api/v1/finance/batches/", {"file": SimpleUploadedFile(
         "s3.csv", csv_bytes(rows, ["application_id", *FIELD_NAMES]), "text/csv")}, format="multipart")

@@ -24,9 +24,9 @@ DONE = ("succeeded", "needs_review")
 
 
 def _batch_csv() -> bytes:
-    from apps.finance.tests.conftest import shared_csv_path
+    from apps.finance.tests.conftest import shared_csv_text
 
-    with shared_csv_path().open(encoding="utf-8") as fh:
+    with io.StringIO(shared_csv_text()) as fh:
         reader = csv.DictReader(fh)
         columns = [c for c in reader.fieldnames if c != "creditability"]
         rows = [next(reader) for _ in range(ROWS)]

@@ -26,7 +26,7 @@ INJECTION = (
 # (core.llm.LLMStep.meta), nothing the report asked for
 LLM_KEYS = {"risk_level", "risk_label", "rationale", "key_factors", "label_probs", "model", "prompt",
             "calibrated", "latency_s", "confidence", "status", "truncated", "usage", "finish_reason",
-            "problems", "error"}
+            "problems", "error", "tries"}
 
 
 def _all_keys(obj) -> set:

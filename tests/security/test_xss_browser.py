@@ -41,10 +41,10 @@ def _finance_assessment(owner):
 
     from apps.finance.models import Assessment
     from apps.finance.services import assessment_process, credit_model_store
-    from apps.finance.tests.conftest import applicant_of, shared_csv_path, trained_scorecard
+    from apps.finance.tests.conftest import applicant_of, shared_csv_text, trained_scorecard
     from core.services import job_run_inline
 
-    with shared_csv_path().open(encoding="utf-8") as fh:
+    with io.StringIO(shared_csv_text()) as fh:
         row = next(csv.DictReader(fh))
     model = credit_model_store(trained=trained_scorecard(), data_sha256="0" * 64,
                                filename="german_credit_train.csv", activate=True, note="xss test")

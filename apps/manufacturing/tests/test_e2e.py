@@ -50,10 +50,15 @@ def test_fd001_upload_then_push(celery_worker, active_model, engineer_client, fd
         r = rows[mid]
         # engine 85 lost its "bad" reading: scored, and sent to review (decisions.review_decision)
         assert r["status"] == ("needs_review" if mid == "85" else "succeeded"), r
-        assert r["llm_status"] == "ok", r
-        assert 0.0 <= float(r["llm_failure_probability"]) <= 1.0
-        assert r["llm_rationale"] or r["llm_recommended_action"]
-        assert r["disagreement"] in ("true", "false")
+        # The embedded 135M model's explanation may be withheld by the gate (test_live_explanations checks
+        # that what is stored is what the model answered); the calibrated half is there either way.
+        assert r["llm_status"] in ("ok", "rejected"), r
+        if r["llm_status"] == "ok":
+            assert 0.0 <= float(r["llm_failure_probability"]) <= 1.0
+            assert r["llm_rationale"] or r["llm_recommended_action"]
+            assert r["disagreement"] in ("true", "false")
+        else:
+            assert not r["llm_rationale"] and not r["llm_recommended_action"], r
     assert float(rows["85"]["failure_probability"]) > 0.8 and float(rows["92"]["failure_probability"]) < 0.2
     p85 = Prediction.objects.get(machine__machine_id="85")
     assert p85.prompt_template == "manufacturing.failure_explanation" and p85.prompt_version == 2
