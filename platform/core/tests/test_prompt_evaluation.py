@@ -89,7 +89,7 @@ def test_command_prints_figures_and_comparison(app_label):
     call_command("evaluate_prompts", "--app", app_label, "--limit", "3", "--activate", stdout=out)
     text = out.getvalue()
     assert f"{app_label}.evaltest" in text and "accuracy=0.800" in text
-    assert "[vs active v1: accuracy: v2 0.800 against v1 0.700]" in text
+    assert f"{app_label}.evaltest v2 (en) against the active v1: accuracy: v2 0.800 against v1 0.700" in text
     # The newest (v3) measured worse than the active v1: not activated.
     assert f"{app_label}.evaltest v3 not activated" in text
     assert prompt_template_get(name=f"{app_label}.evaltest").version == 1

@@ -3,7 +3,7 @@
 
 Runs every prompt template version (or the ones chosen) on its app's labelled set through the model
 service that the settings name, stores the figures (:class:`core.models.PromptEvaluation`) and prints one
-line per version with the comparison against the active version. ``--activate`` then activates the
+line per version, then each version's comparison with the active one. ``--activate`` then activates the
 newest version that measured at least as well as the active one.
 """
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Command(BaseCommand):
             raise CommandError("no prompt template matches; run `manage.py seed_prompts` or check the names")
         self.stdout.write(f"{'template':34} {'ver':>3} {'lang':7} {'n':>4}  {'primary':28} figures")
         skipped: set[str] = set()
+        measured: list[tuple[str, int, str]] = []
         for name, ver, lang in rows:
             if name in skipped:
                 continue
@@ -61,13 +62,17 @@ class Command(BaseCommand):
                 continue
             except ModelServiceError as exc:
                 raise CommandError(f"{name} v{ver} ({lang}): the model service failed: {exc}") from exc
-            cmp = services.prompt_version_compare(name=name, version=ver, language=lang)
+            measured.append((name, ver, lang))
             primary = f"{ev.primary}={ev.primary_value:.3f}" if ev.primary_value is not None else ev.primary
             others = ", ".join(f"{k}={v:.3f}" for k, v in ev.metrics.items() if k != ev.primary)
-            versus = ("" if cmp["active_version"] in (None, ver)
-                      else f"  [vs active v{cmp['active_version']}: {cmp['reason']}]")
-            self.stdout.write(f"{name:34} {ver:>3} {lang:7} {ev.n:>4}  {primary:28} {others}{versus}"
+            self.stdout.write(f"{name:34} {ver:>3} {lang:7} {ev.n:>4}  {primary:28} {others}"
                               f"  ({ev.duration_s:.0f} s, {ev.model or 'model ?'})")
+        # Against the active version, once every version of this run is measured.
+        for name, ver, lang in measured:
+            cmp = services.prompt_version_compare(name=name, version=ver, language=lang)
+            if cmp["active_version"] not in (None, ver):
+                self.stdout.write(f"{name} v{ver} ({lang}) against the active v{cmp['active_version']}: "
+                                  f"{cmp['reason']}")
         if activate:
             for name in sorted({r[0] for r in rows} - skipped):
                 newest = max(v for n, v, _ in rows if n == name)
