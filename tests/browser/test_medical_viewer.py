@@ -30,11 +30,16 @@ def _image_digest(page) -> dict:
     }""")
 
 
-def _wait_loaded(page, previous_src=None):
+def _wait_loaded(page, previous_src=None, contains=""):
+    """Until the image shows a source other than ``previous_src`` (and holding ``contains``), loaded.
+
+    ``contains`` matters under load: an earlier request (a slider move) may still land after the one the
+    test is waiting for."""
     page.wait_for_function(
-        """(prev) => { const i = document.getElementById('viewer-image');
-                       return i.getAttribute('src') && i.getAttribute('src') !== prev && i.complete
-                              && i.naturalWidth > 0; }""", arg=previous_src)
+        """([prev, part]) => { const i = document.getElementById('viewer-image');
+                       const src = i.getAttribute('src');
+                       return src && src !== prev && src.includes(part) && i.complete
+                              && i.naturalWidth > 0; }""", arg=[previous_src, contains])
 
 
 def test_viewer_scrolls_through_slices_and_switches_window_presets(page, login, live_server, make_user,
@@ -99,7 +104,7 @@ def test_viewer_scrolls_through_slices_and_switches_window_presets(page, login, 
     for preset in ("lung", "bone"):
         before = page.get_attribute("#viewer-image", "src")
         page.select_option("#viewer-preset", preset)
-        _wait_loaded(page, before)
+        _wait_loaded(page, before, contains=f"preset={preset}")
         digests[preset] = _image_digest(page)
         assert f"preset={preset}" in digests[preset]["src"]
     assert digests["lung"]["sum"] != digests["bone"]["sum"]
