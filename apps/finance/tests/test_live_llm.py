@@ -7,10 +7,7 @@ results."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -18,85 +15,12 @@ from apps.finance import evaluation, evidence, prompting
 from apps.finance.fields import FIELD_NAMES, FIELDS_BY_NAME, MODEL_INPUTS
 from apps.finance.ingest import clean_value
 from apps.finance.tests.conftest import applicant_of, csv_bytes
-from conftest import TEST_MODEL_KEY, free_port, wait_for
+from conftest import TEST_MODEL_KEY, wait_for
 from core.services import prompt_templates_seed
+from core.tests.recorder import ModelServiceRecorder
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 TERMINAL = {"succeeded", "failed", "needs_review"}
-
-
-class _Recorder:
-    """An HTTP proxy in front of the model service that keeps every (path, request, response) it forwards;
-    with ``status`` set it answers that status itself and forwards nothing (a misconfigured service)."""
-
-    def __init__(self, upstream: str = "", status: int | None = None):
-        self.upstream = upstream.rstrip("/").removesuffix("/v1")
-        self.exchanges: list[tuple[str, bytes, bytes]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self, method: str):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if status is not None:
-                    code, content = status, json.dumps({"error": {"message": "no such route"}}).encode()
-                else:
-                    headers = {k: v for k, v in self.headers.items()
-                               if k.lower() in ("authorization", "content-type")}
-                    reply = httpx.request(method, recorder.upstream + self.path, content=body,
-                                          headers=headers, timeout=600)
-                    code, content = reply.status_code, reply.content
-                recorder.exchanges.append((self.path, body, content))
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            def do_POST(self):  # noqa: N802
-                self._forward("POST")
-
-            def do_GET(self):  # noqa: N802
-                self._forward("GET")
-
-            def log_message(self, *args):
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def chats(self) -> list[tuple[dict, dict]]:
-        """(request, response) of every chat completion that got an answer."""
-        out = []
-        for path, request, response in self.exchanges:
-            if path.endswith("/chat/completions"):
-                try:
-                    answer = json.loads(response)
-                    if answer.get("choices"):
-                        out.append((json.loads(request), answer))
-                except ValueError:
-                    continue
-        return out
-
-    def answer_for(self, *, schema: str, text: str) -> dict:
-        """The last recorded answer to a request with ``schema`` whose prompt contains ``text``."""
-        found = [(req, resp) for req, resp in self.chats()
-                 if req.get("response_format", {}).get("json_schema", {}).get("name") == schema
-                 and text in json.dumps(req["messages"], ensure_ascii=False)]
-        assert found, f"no recorded {schema} answer for {text[:40]!r}"
-        return found[-1][1]
 
 
 def _poll(api, url: str, *, timeout: float, what: str) -> dict:
@@ -130,7 +54,7 @@ def test_what_is_stored_is_what_the_model_answered(model_service, model_settings
     api = api_client_for(make_user("ana", "finance"))
     item = evaluation.labelled_set("extraction", "en")[0]  # a report that states 11 fields, omits 7
     assert len(item["stated"]) == 11 and len(item["omitted"]) == 7
-    with _Recorder(model_service.url) as proxy:
+    with ModelServiceRecorder(model_service.url) as proxy:
         worker_factory(env={"MODEL_SERVICE_URL": proxy.url, "MODEL_SERVICE_TIMEOUT": "600",
                             "MODEL_SERVICE_API_KEY": model_settings.MODEL_SERVICE_API_KEY},
                        name="rec").start()
@@ -210,7 +134,7 @@ def test_a_model_service_answering_4xx_still_gives_scorecard_results(worker_fact
     api = api_client_for(make_user("ana", "finance"))
     rows = [{**applicant_of(german_rows[i]), "application_id": f"DEG-{i}"} for i in range(6)]
     rows[5] = {**rows[5], "report": "The applicant owns the home.", "telephone": ""}  # one field to extract
-    with _Recorder(status=404) as broken:
+    with ModelServiceRecorder(status=404) as broken:
         worker_factory(env={"MODEL_SERVICE_URL": broken.url, "MODEL_SERVICE_API_KEY": TEST_MODEL_KEY},
                        name="deg").start()
         data = csv_bytes(rows, ["application_id", *FIELD_NAMES, "report"])

@@ -12,9 +12,10 @@ import httpx
 
 class ModelServiceRecorder:
     """``with ModelServiceRecorder(upstream) as proxy:`` … ``proxy.url``; ``proxy.exchanges`` holds
-    ``(path, request body, status, response body)`` in the order the answers came back."""
+    ``(path, request body, status, response body)`` in the order the answers came back. With ``status``
+    set it forwards nothing and answers that status itself (a misconfigured model service)."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str = "", status: int | None = None):
         from conftest import free_port
 
         self.upstream = upstream.rstrip("/")
@@ -27,17 +28,21 @@ class ModelServiceRecorder:
         class Handler(BaseHTTPRequestHandler):
             def _forward(self, method: str):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("authorization", "content-type")}
-                reply = httpx.request(method, recorder.upstream + self.path, content=body, headers=headers,
-                                      timeout=600)
+                if status is not None:
+                    code, content = status, json.dumps({"error": {"message": "no such route"}}).encode()
+                else:
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() in ("authorization", "content-type")}
+                    reply = httpx.request(method, recorder.upstream + self.path, content=body,
+                                          headers=headers, timeout=600)
+                    code, content = reply.status_code, reply.content
                 with recorder._lock:
-                    recorder.exchanges.append((self.path, body, reply.status_code, reply.content))
-                self.send_response(reply.status_code)
-                self.send_header("Content-Type", reply.headers.get("content-type", "application/json"))
-                self.send_header("Content-Length", str(len(reply.content)))
+                    recorder.exchanges.append((self.path, body, code, content))
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(reply.content)
+                self.wfile.write(content)
 
             def do_POST(self):  # noqa: N802
                 self._forward("POST")
@@ -61,6 +66,14 @@ class ModelServiceRecorder:
         with self._lock:
             return [(json.loads(req), json.loads(resp)) for path, req, status, resp in self.exchanges
                     if path.endswith("/chat/completions") and status == 200]
+
+    def answer_for(self, *, schema: str, text: str) -> dict:
+        """The last recorded answer to a request with ``schema`` whose prompt contains ``text``."""
+        found = [(req, resp) for req, resp in self.chats()
+                 if req.get("response_format", {}).get("json_schema", {}).get("name") == schema
+                 and text in json.dumps(req["messages"], ensure_ascii=False)]
+        assert found, f"no recorded {schema} answer for {text[:40]!r}"
+        return found[-1][1]
 
     def __enter__(self) -> ModelServiceRecorder:
         self.thread.start()
