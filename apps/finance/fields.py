@@ -41,6 +41,7 @@ class Field:
     minimum: float | None = None  # inclusive hard bound; values outside are errors
     maximum: float | None = None
     exclusive_minimum: bool = False  # True: value must be strictly greater than ``minimum``
+    codes: dict[int, tuple[str, str]] = field(default_factory=dict)  # coded integer: code -> (en, zh)
     protected: bool = False
     reason_code: str = ""
     reason_en: str = ""  # adverse-action wording of this factor
@@ -54,6 +55,16 @@ class Field:
     def label(self, lang: str = "en") -> str:
         """The field's label in ``lang`` ("en" or "zh-hans"/"zh")."""
         return self.label_zh if lang.startswith("zh") else self.label_en
+
+    def code_label(self, value, lang: str = "en") -> str:
+        """A coded integer's display text in ``lang`` ("2 · lower-middle share"); other values as they are."""
+        try:
+            labels = self.codes.get(int(value))
+        except (TypeError, ValueError):
+            labels = None
+        if labels is None:
+            return "" if value is None else str(value)
+        return f"{int(value)} · {labels[1] if lang.startswith('zh') else labels[0]}"
 
     def category_label(self, value: str, lang: str = "en") -> str:
         """A category's display text in ``lang`` (the CSV spelling in English)."""
@@ -122,6 +133,8 @@ FIELDS: tuple[Field, ...] = (
          "Instalment as a share of disposable income, coded 1 (lowest) to 4 (highest share).",
          "分期还款额占可支配收入的比例，按 1（最低）到 4（最高）分档。",
          integer=True, minimum=1, maximum=4,
+         codes={1: ("lowest share of income", "占收入比例最低"), 2: ("lower share", "占收入比例较低"),
+                3: ("higher share", "占收入比例较高"), 4: ("highest share of income", "占收入比例最高")},
          reason_code="INS", reason_en="Instalment burden relative to disposable income",
          reason_zh="分期还款占可支配收入的比例"),
     _cat("personal_status_and_sex", "Personal status and sex", "婚姻状况与性别",
@@ -140,6 +153,8 @@ FIELDS: tuple[Field, ...] = (
          "Time at the present address, coded 1 (shortest) to 4 (longest).",
          "在现住址居住的时间，按 1（最短）到 4（最长）分档。",
          integer=True, minimum=1, maximum=4,
+         codes={1: ("shortest time", "居住时间最短"), 2: ("shorter time", "居住时间较短"),
+                3: ("longer time", "居住时间较长"), 4: ("longest time", "居住时间最长")},
          reason_code="RES", reason_en="Length of residence at the present address",
          reason_zh="现住址居住时间"),
     _cat("property", "Most valuable property", "主要财产",
@@ -201,6 +216,23 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "application_id": ("application_id", "application id", "id", "申请编号", "申请号", "申请id"),
     "report": ("report", "application report", "申请报告", "报告", "信贷申请报告"),
 }
+
+# The downloadable CSV template of a batch upload: every column the batch accepts (``application_id`` and
+# ``report`` are optional) and two example rows that parse cleanly.
+TEMPLATE_COLUMNS: tuple[str, ...] = ("application_id", *FIELD_NAMES, "report")
+TEMPLATE_EXAMPLES: tuple[dict, ...] = (
+    dict(zip(TEMPLATE_COLUMNS, (
+        "APP-0001", "... < 0 DM", 6, "critical account/ other credits existing (not at this bank)",
+        "radio/television", 1169, "unknown/ no savings account", "... >= 7 years", 4, "male : single", "none",
+        4, "real estate", 67, "none", "own", 2, "skilled employee / official", 1,
+        "yes, registered under the customers name", "yes", ""), strict=True)),
+    dict(zip(TEMPLATE_COLUMNS, (
+        "APP-0002", "0 <= ... < 200 DM", 48, "existing credits paid back duly till now", "radio/television",
+        5951, "... < 100 DM", "1 <= ... < 4 years", 2, "female : divorced/separated/married", "none", 2,
+        "real estate", 22, "none", "own", 1, "skilled employee / official", 1, "none", "yes",
+        "Skilled employee, 22, asks for 5951 DM over 48 months to buy a television set; repays her one "
+        "existing credit on time."), strict=True)),
+)
 
 _SPACE_RE = re.compile(r"\s+")
 

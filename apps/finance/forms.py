@@ -38,6 +38,10 @@ class ApplicationForm(forms.Form):
             if f.kind == "categorical":
                 choices = [("", "—")] + [(value, f.category_label(value, lang)) for value in f.categories]
                 field = forms.ChoiceField(label=label, choices=choices, required=False, help_text=help_text)
+            elif f.codes:  # a small coded integer (1-4): a select box with the meaning of each code
+                choices = [("", "—")] + [(code, f.code_label(code, lang)) for code in sorted(f.codes)]
+                field = forms.TypedChoiceField(label=label, choices=choices, required=False, coerce=int,
+                                               empty_value=None, help_text=help_text)
             elif f.integer:
                 no_minimum = f.minimum is None or f.exclusive_minimum
                 field = forms.IntegerField(label=label, required=False, help_text=help_text,
@@ -75,6 +79,16 @@ class ReviewForm(forms.Form):
     comment = forms.CharField(label=_("Comment"), required=False, max_length=4000,
                               widget=forms.Textarea(attrs={"rows": 3}),
                               help_text=_("Required when you override the model."))
+
+    def clean(self):
+        """An override needs the final risk level and a comment (the service checks it again)."""
+        data = super().clean()
+        if data.get("decision") == Review.Decision.OVERRIDE:
+            if data.get("final_risk_level") is None and "final_risk_level" not in self.errors:
+                self.add_error("final_risk_level", _("An override needs the final risk level 1, 2 or 3."))
+            if not (data.get("comment") or "").strip() and "comment" not in self.errors:
+                self.add_error("comment", _("Say why you override the model."))
+        return data
 
 
 class TrainingForm(forms.Form):

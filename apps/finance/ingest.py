@@ -339,6 +339,77 @@ def _map_header(header: list[str], training: bool, filename: str, result: ParseR
     return positions
 
 
+HEADER_PEEK_BYTES = 64 * 1024
+
+
+@dataclass
+class HeaderCheck:
+    """The outcome of reading only a file's header (:func:`check_header`): the problems that reject the file
+    at once, the required columns missing, and the columns it recognised (as written -> canonical)."""
+
+    errors: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)  # the header cells as written
+    columns: dict[str, str] = field(default_factory=dict)
+    unreadable: bool = False  # not text we read (encoding, binary, empty)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _head_text(head: bytes, truncated: bool, filename: str) -> str:
+    """The text of the first bytes of a file; a cut at the end (mid-character) is trimmed first."""
+    if truncated:
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            head = head[: len(head) - len(head) % 2]
+        else:  # a newline byte never sits inside a UTF-8 or GB18030 character
+            cut = head.rfind(b"\n")
+            head = head[: cut + 1] if cut > 0 else head
+    try:
+        return decode_bytes(head, name=filename)[0]
+    except IngestError:
+        if not truncated:
+            raise
+        return decode_bytes(head[:-2], name=filename)[0]  # a UTF-16 surrogate pair cut in two
+
+
+def check_header(head: bytes, *, filename: str = "file", truncated: bool = False,
+                 training: bool = False) -> HeaderCheck:
+    """Check the header of an applications file from its first bytes only (``truncated``: the file goes on).
+
+    The rule is :func:`parse_applications_csv`'s (same decoding, delimiter and :func:`_map_header`), so a
+    file that passes here is refused later only for its rows. Never raises for bad content.
+    """
+    check = HeaderCheck()
+    if not head.strip():
+        check.unreadable = True
+        check.errors.append(f"{filename}: the file is empty")
+        return check
+    try:
+        text = _head_text(bytes(head), truncated, filename)
+    except IngestError as exc:
+        check.unreadable = True
+        check.errors.append(str(exc))
+        return check
+    delimiter = detect_delimiter(text)
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
+        check.unreadable = True
+        check.errors.append(f"{filename}: not a readable CSV file: {exc}")
+        return check
+    result = ParseResult()
+    positions = _map_header(header, training, filename, result)
+    check.errors = list(result.file_errors)
+    check.found = [cell.strip() for cell in header if cell.strip()]
+    check.columns = dict(result.columns)
+    check.missing = [n for n in FIELD_NAMES if n not in positions]
+    if training and LABEL_FIELD not in positions:
+        check.missing.append(LABEL_FIELD)
+    return check
+
+
 def _parse_rows(records: list[list[str]], positions: dict[str, int], training: bool,
                 result: ParseResult) -> None:
     width = len(records[0])

@@ -15,6 +15,7 @@ urlpatterns = [
     path("assessments/<uuid:job_id>/report.pdf", views.assessment_pdf, name="assessment_pdf"),
     path("review/", views.review_queue, name="review_queue"),
     path("batches/", views.batch_upload, name="batch_upload"),
+    path("upload/template.csv", views.csv_template, name="csv_template"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/results.csv", views.batch_results, name="batch_results"),
     path("models/", views.model_list, name="model_list"),

@@ -18,7 +18,7 @@ from apps.finance.forms import ApplicationForm, BatchUploadForm, ReviewForm, Tra
 from apps.finance.models import Assessment, CreditModelVersion, ModelTraining
 from core import exports
 from core.auth import role_required
-from core.errors import AppError, form_add_error
+from core.errors import AppError, ConflictError, form_add_error
 from core.htmx import job_status_response
 from core.models import Batch
 from core.roles import user_has_role
@@ -92,7 +92,12 @@ def _detail_context(job: Assessment, lang: str) -> dict:
     rows = []
     for f in catalogue.FIELDS:
         value = applicant.get(f.name)
-        shown = f.category_label(value, lang) if (f.kind == "categorical" and value) else value
+        if f.kind == "categorical" and value:
+            shown = f.category_label(value, lang)
+        elif f.codes and value is not None:
+            shown = f.code_label(value, lang)
+        else:
+            shown = value
         rows.append({"name": f.name, "label": f.label(lang), "value": shown, "protected": f.protected,
                      "extracted": f.name in extracted, "missing": f.name in missing and not f.protected,
                      "quote": quotes.get(f.name, ""),
@@ -131,27 +136,37 @@ def assessment_status(request, job_id):
 @require_POST
 @role_required("finance")
 def assessment_review(request, job_id):
+    """Record a review. A refusal (an override without a comment...) shows the page the form was sent from
+    again with the reviewer's choices and the error, status 400, instead of losing them."""
     job = _assessment_or_404(request, job_id)
     form = ReviewForm(request.POST)
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            for error in errors:
-                label = form.fields[field].label if field in form.fields else field
-                messages.error(request, f"{label}: {error}")
-        return redirect(job.get_absolute_url())
-    try:
-        services.assessment_review(assessment=job, reviewer=request.user,
-                                   decision=form.cleaned_data["decision"],
-                                   final_risk_level=form.cleaned_data.get("final_risk_level"),
-                                   comment=form.cleaned_data.get("comment") or "", request=request)
-    except AppError as exc:  # shown on the page the review form was sent from
-        messages.error(request, exc.message)
-        return redirect(job.get_absolute_url())
-    messages.success(request, _("Decision recorded."))
-    nxt = request.POST.get("next")
-    if nxt == "queue":
-        return redirect("finance:review_queue")
-    return redirect(job.get_absolute_url())
+    from_queue = request.POST.get("next") == "queue"
+    if form.is_valid():
+        try:
+            services.assessment_review(assessment=job, reviewer=request.user,
+                                       decision=form.cleaned_data["decision"],
+                                       final_risk_level=form.cleaned_data.get("final_risk_level"),
+                                       comment=form.cleaned_data.get("comment") or "", request=request)
+        except ConflictError as exc:  # the assessment's state, not the choices: said on the page it is
+            messages.error(request, exc.message)
+            return redirect("finance:review_queue" if from_queue else job.get_absolute_url())
+        except AppError as exc:
+            form_add_error(form, exc)
+            status = exc.status
+        else:
+            messages.success(request, _("Decision recorded."))
+            return redirect("finance:review_queue" if from_queue else job.get_absolute_url())
+    else:
+        status = 400
+    for field, errors in form.errors.items():  # also said on top of the page, with the other messages
+        label = form.fields[field].label if field in form.fields else ""
+        for error in errors:
+            messages.error(request, f"{label}: {error}" if label else error)
+    if from_queue:
+        return _review_queue_render(request, failed=job, failed_form=form, status=status)
+    context = {"job": job, "reviews": selectors.assessment_reviews(job), "review_form": form,
+               **_detail_context(job, _lang())}
+    return render(request, "finance/assessment_detail.html", context, status=status)
 
 
 @role_required("finance")
@@ -216,8 +231,21 @@ def assessment_export(request, fmt):
 # --- review queue ------------------------------------------------------------------------------------
 @role_required("finance")
 def review_queue(request):
+    return _review_queue_render(request)
+
+
+def _review_queue_render(request, *, failed: Assessment | None = None, failed_form: ReviewForm | None = None,
+                         status: int = 200):
+    """The queue; after a refused review the row of ``failed`` keeps the submitted choices and errors."""
     page = Paginator(selectors.review_queue(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "finance/review_queue.html", {"page": page, "review_form": ReviewForm()})
+    rows = []
+    for a in page.object_list:
+        form = failed_form if failed is not None and a.pk == failed.pk else None
+        rows.append({"a": a, "form": form or ReviewForm(auto_id=f"id_{a.pk}_%s")})
+    on_page = failed is not None and any(r["a"].pk == failed.pk for r in rows)
+    return render(request, "finance/review_queue.html", {
+        "page": page, "rows": rows, "failed": failed, "failed_form": failed_form, "failed_on_page": on_page,
+    }, status=status)
 
 
 # --- batches -------------------------------------------------------------------------------------
@@ -243,6 +271,13 @@ def batch_upload(request):
         "form": form, "batches": batch_list_for_user(user=request.user, app="finance", limit=20),
         "columns": [f for f in catalogue.FIELDS], "active_model": selectors.credit_model_active(),
     }, status=status)
+
+
+@role_required("finance")
+def csv_template(request):
+    """A CSV template of a batch upload: every column it accepts and example rows that parse cleanly."""
+    return exports.rows_to_csv_response("credit-applications-template.csv", catalogue.TEMPLATE_COLUMNS,
+                                        catalogue.TEMPLATE_EXAMPLES)
 
 
 def _batch_or_404(request, batch_id) -> Batch:

@@ -22,7 +22,7 @@ from apps.finance.services.assessments import (
     assessment_process,
     assessment_review,
 )
-from apps.finance.services.batches import batch_create, batch_ingest, batch_read
+from apps.finance.services.batches import batch_create, batch_header_check, batch_ingest, batch_read
 from apps.finance.services.credit_models import (
     SCORECARD_KIND,
     TRAINING_SEED,
@@ -57,7 +57,7 @@ __all__ = [
     "REPORT_MAX_CHARS", "SCORECARD_KIND", "TRAINING_SEED",
     "FilterError", "FinanceConflict", "FinanceInputError",
     "applicant_clean", "applicant_complete", "assessment_create", "assessment_process", "assessment_review",
-    "batch_create", "batch_ingest", "batch_read",
+    "batch_create", "batch_header_check", "batch_ingest", "batch_read",
     "credit_model_activate", "credit_model_active_or_error", "credit_model_artifacts_resign",
     "credit_model_store", "credit_model_train", "credit_model_train_compute",
     "fields_extract", "risk_judge", "judgment_calibrate",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.finance import ingest
+from apps.finance.errors import FinanceInputError
+from apps.finance.fields import FIELD_NAMES, OPTIONAL_COLUMNS
 from apps.finance.models import Assessment, CreditModelVersion
 from apps.finance.services.assessments import REPORT_MAX_CHARS, applicant_complete, language_check
 from apps.finance.services.credit_models import credit_model_active_or_error
@@ -16,12 +19,52 @@ from core.models import Batch, JobStatus
 def batch_create(*, owner, upload, language: str = "en", request=None) -> Batch:
     """Store an uploaded applications CSV and queue its parsing; audited ``submit``.
 
-    Raises :class:`apps.finance.errors.FinanceInputError` (bad language, no active scorecard).
+    Raises :class:`apps.finance.errors.FinanceInputError` (bad language, a header without the required
+    columns: see :func:`batch_header_check`, no active scorecard); nothing is stored then.
     """
     language_check(language)
+    batch_header_check(upload=upload)
     credit_model_active_or_error()
     return core_services.batch_create(owner=owner, app="finance", kind=Assessment.job_type, upload=upload,
                                       options={"language": language}, request=request)
+
+
+def batch_header_check(*, upload) -> None:
+    """Refuse an upload at once when its header is not an applications header: it reads only the first
+    ``ingest.HEADER_PEEK_BYTES`` (the parser's own header rule, :func:`ingest.check_header`) and leaves
+    the file at its start. Raises :class:`FinanceInputError` on ``file``: code ``missing_columns`` (the
+    message names them and lists the expected ones), ``invalid_header`` or ``unreadable_file``; its
+    ``details`` carry ``missing``, ``expected``, ``optional`` and ``found``."""
+    name = getattr(upload, "name", "") or "upload.csv"
+    try:
+        upload.seek(0)
+        head = upload.read(ingest.HEADER_PEEK_BYTES + 1)
+        upload.seek(0)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise FinanceInputError(f"{name}: cannot be read: {exc}", code="unreadable_file",
+                                field="file") from None
+    check = ingest.check_header(bytes(head[:ingest.HEADER_PEEK_BYTES]), filename=name,
+                                truncated=len(head) > ingest.HEADER_PEEK_BYTES)
+    if check.ok:
+        return
+    optional = list(OPTIONAL_COLUMNS)
+    details = {"field": "file", "missing": check.missing, "expected": list(FIELD_NAMES), "optional": optional,
+               "found": check.found[:50]}
+    expected = {"expected": ", ".join(FIELD_NAMES), "optional": ", ".join(optional)}
+    if check.unreadable:
+        raise FinanceInputError("; ".join(check.errors), code="unreadable_file", field="file",
+                                details=details)
+    if check.missing and not check.columns:
+        message = _("%(file)s: the first line is not a header of applications (found: %(found)s). "
+                    "Expected the columns %(expected)s; optional: %(optional)s.") % {
+            "file": name, "found": ", ".join(c[:40] for c in check.found[:20]) or "—", **expected}
+        raise FinanceInputError(message, code="invalid_header", field="file", details=details)
+    if check.missing:
+        message = _("%(file)s: missing required column(s): %(missing)s. Expected the columns %(expected)s; "
+                    "optional: %(optional)s.") % {"file": name, "missing": ", ".join(check.missing),
+                                                  **expected}
+        raise FinanceInputError(message, code="missing_columns", field="file", details=details)
+    raise FinanceInputError("; ".join(check.errors), code="invalid_header", field="file", details=details)
 
 
 def batch_ingest(*, batch_id) -> str:

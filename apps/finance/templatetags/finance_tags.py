@@ -4,15 +4,6 @@ register = template.Library()
 
 
 @register.filter
-def pct(value, digits=1):
-    """0.0421 → "4.2 %" (a probability as a percentage); "—" for None."""
-    try:
-        return f"{float(value) * 100:.{int(digits)}f} %"
-    except (TypeError, ValueError):
-        return "—"
-
-
-@register.filter
 def get_item(mapping, key):
     try:
         return mapping.get(key)

@@ -151,6 +151,9 @@ def test_batch_gbk_file_with_chinese_headers(make_user, credit_model, german_row
 
 
 def test_batch_unreadable_files_fail_clearly(make_user, credit_model, django_capture_on_commit_callbacks):
+    """Refused at upload (nothing stored); a file stored some other way still fails when it is read."""
+    from core import services as core_services
+
     user = make_user("ana", "finance")
     cases = {
         "empty.csv": (b"   \n", "empty"),
@@ -158,8 +161,13 @@ def test_batch_unreadable_files_fail_clearly(make_user, credit_model, django_cap
         "binary.csv": (b"PK\x03\x04rest-of-a-zip", "Excel workbook or ZIP"),
     }
     for name, (data, expected) in cases.items():
+        with pytest.raises(services.FinanceInputError, match=expected):
+            services.batch_create(owner=user, upload=_upload(name, data))
+        assert not Batch.objects.exists()
+    for name, (data, expected) in cases.items():
         with django_capture_on_commit_callbacks(execute=False):
-            batch = services.batch_create(owner=user, upload=_upload(name, data))
+            batch = core_services.batch_create(owner=user, app="finance", kind=Assessment.job_type,
+                                               upload=_upload(name, data), options={"language": "en"})
         services.batch_ingest(batch_id=batch.pk)
         batch.refresh_from_db()
         assert batch.status == Batch.Status.FAILED, name

@@ -182,7 +182,7 @@ def test_results_and_model_pages_show_how_informative_the_judgment_measured(make
     credit_model.save(update_fields=["judgment_calibration"])
     for url in pages:
         html = client.get(url, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
-        assert "0.512" in html and "SmolLM2-135M-Instruct" in html and "0.35" in html
+        assert "0.512" in html and "SmolLM2-135M-Instruct" in html and "35.0%" in html
         expected = "与随机水平 0.5 的差距不超过 0.127" if lang == "zh-hans" else "within 0.127 of chance"
         assert expected in html
     html = client.get(pages[0], HTTP_ACCEPT_LANGUAGE=lang).content.decode()
