@@ -36,6 +36,9 @@ class Study(Job):
     flags = models.JSONField(default=list, blank=True,
                              help_text=_("Review flags, e.g. burned-in annotation."))
     source = models.CharField(max_length=16, default="upload", help_text=_("upload, api, stow-rs or demo"))
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates",
+        help_text=_("The first upload of the same study (same original Study Instance UID), if any."))
 
     job_type = "medical.study"
     type_label = _("Study")
@@ -74,7 +77,7 @@ class StudyIdentity(models.Model):
     study_date = models.CharField(max_length=32, blank=True)
     institution_name = models.CharField(max_length=200, blank=True)
     referring_physician_name = models.CharField(max_length=200, blank=True)
-    original_study_instance_uid = models.CharField(max_length=64, blank=True)
+    original_study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
     pseudonym = models.CharField(max_length=64, blank=True)
     identifiers = models.JSONField(default=dict, blank=True,
                                    help_text=_("Everything de-identification replaced, incl. the UID map."))

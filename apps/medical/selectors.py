@@ -17,8 +17,27 @@ def study_queryset_for_user(*, user) -> QuerySet[Study]:
     return Study.objects.all()
 
 
+def study_first_upload(*, study_instance_uid: str, original_study_instance_uid: str = "",
+                       exclude_batch_id=None) -> Study | None:
+    """The first stored upload of a study, for a new upload of it (``Study.duplicate_of``).
+
+    The de-identified Study Instance UID is a keyed hash of the original (HMAC with the installation's
+    salt), so equal originals give equal de-identified UIDs; the identity row's original UID is the
+    fallback for studies stored under another salt (a changed ``SECRET_KEY``). The worklist is the
+    department's (every medical user sees every study), so an earlier upload by anyone counts.
+    """
+    match = Q(study_instance_uid=study_instance_uid) if study_instance_uid else Q(pk__in=[])
+    if original_study_instance_uid:
+        match |= Q(identity__original_study_instance_uid=original_study_instance_uid)
+    qs = Study.objects.filter(match)
+    if exclude_batch_id is not None:
+        qs = qs.exclude(batch_id=exclude_batch_id)
+    return qs.order_by("queued_at", "pk").first()
+
+
 def study_get_for_user(*, user, study_id) -> Study | None:
-    return study_queryset_for_user(user=user).select_related("batch").filter(pk=study_id).first()
+    return (study_queryset_for_user(user=user).select_related("batch", "duplicate_of")
+            .filter(pk=study_id).first())
 
 
 def worklist(*, user, status: str = "todo", query: str = "", limit: int = 200) -> list[Study]:
@@ -28,7 +47,7 @@ def worklist(*, user, status: str = "todo", query: str = "", limit: int = 200) -
     ``processing``; ``all``. ``query`` matches patient name or ID, accession number (original
     identifiers: the caller has the medical role), modality or description.
     """
-    qs = study_queryset_for_user(user=user).select_related("report", "identity")
+    qs = study_queryset_for_user(user=user).select_related("report", "identity", "duplicate_of")
     if status == "todo":
         qs = qs.filter(Q(report__status=Report.Status.DRAFT) | Q(status__in=["queued", "running"]))
     elif status == "draft":
@@ -71,11 +90,17 @@ def study_stacks(*, study: Study) -> list[dict]:
 
 
 def batch_studies(*, batch: Batch) -> list[Study]:
-    studies = list(Study.objects.filter(batch=batch).select_related("report").order_by("queued_at"))
+    studies = list(Study.objects.filter(batch=batch).select_related("report", "duplicate_of")
+                   .order_by("queued_at"))
     for s in studies:
         report = getattr(s, "report", None) if has_report(s) else None
         s.report_status = report.status if report else None
     return studies
+
+
+def batch_studies_already_uploaded(*, batch: Batch) -> int:
+    """How many of an upload's studies repeat a study uploaded before."""
+    return Study.objects.filter(batch=batch, duplicate_of__isnull=False).count()
 
 
 def has_report(study: Study) -> bool:

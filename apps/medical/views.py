@@ -83,9 +83,11 @@ def _batch_or_404(request, batch_id) -> Batch:
 
 def _batch_context(batch: Batch) -> dict:
     files = selectors.batch_files(batch=batch)
+    studies = selectors.batch_studies(batch=batch)
     return {
         "batch": batch, "progress": core_selectors.batch_progress(batch=batch),
-        "studies": selectors.batch_studies(batch=batch), "files": files,
+        "studies": studies, "files": files,
+        "already_uploaded": sum(1 for s in studies if s.duplicate_of_id),
         "file_counts": {s: sum(1 for f in files if f.status == s) for s in Instance.Status.values},
         "finished": batch.status in (Batch.Status.DONE, Batch.Status.FAILED),
     }

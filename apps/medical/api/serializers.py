@@ -38,6 +38,14 @@ def file_row(inst: Instance) -> dict:
     }
 
 
+def duplicate_data(study, context) -> dict | None:
+    """The earlier upload this study repeats: its id, API URL and when it was uploaded (no UID)."""
+    if not study.duplicate_of_id:
+        return None
+    earlier = study.duplicate_of
+    return {"id": str(earlier.pk), "url": _abs(context, earlier.api_url()), "uploaded_at": earlier.queued_at}
+
+
 def report_data(report: Report | None, context) -> dict | None:
     if report is None:
         return None
@@ -70,9 +78,14 @@ class StudySummarySerializer(JobSerializer):
     body_part = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     report_status = serializers.SerializerMethodField()
+    duplicate_of = serializers.SerializerMethodField(
+        help_text="The first upload of the same study (same original Study Instance UID), or null")
 
     def get_report_status(self, study) -> str | None:
         return study.report.status if selectors.has_report(study) else None
+
+    def get_duplicate_of(self, study) -> dict | None:
+        return duplicate_data(study, self.context)
 
 
 class StudySerializer(StudySummarySerializer):
@@ -157,15 +170,21 @@ class UploadSerializer(BatchSerializer):
     studies = serializers.SerializerMethodField()
     files = serializers.SerializerMethodField()
     indication = serializers.SerializerMethodField()
+    already_uploaded = serializers.SerializerMethodField(
+        help_text="How many of this upload's studies had been uploaded before (duplicate_of set)")
 
     class Meta(BatchSerializer.Meta):
-        fields = [*BatchSerializer.Meta.fields, "indication", "studies", "files"]
+        fields = [*BatchSerializer.Meta.fields, "indication", "studies", "already_uploaded", "files"]
         read_only_fields = fields
 
     def get_studies(self, batch) -> list[dict]:
         return [{"id": str(s.pk), "url": _abs(self.context, s.api_url()), "status": s.status,
-                 "modality": s.modality, "report_status": s.report_status}
+                 "modality": s.modality, "report_status": s.report_status,
+                 "duplicate_of": duplicate_data(s, self.context)}
                 for s in selectors.batch_studies(batch=batch)]
+
+    def get_already_uploaded(self, batch) -> int:
+        return selectors.batch_studies_already_uploaded(batch=batch)
 
     def get_files(self, batch) -> list[dict]:
         return [file_row(i) for i in selectors.batch_files(batch=batch)]

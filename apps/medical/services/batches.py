@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from apps.medical import deidentify as deid
+from apps.medical import selectors
 from apps.medical.deidentify import vocabulary
 from apps.medical.ingest import FileError, IngestError, group_instances, ingest, load_dataset
 from apps.medical.models import Instance, Series, Study, StudyIdentity, UploadIdentity
@@ -141,6 +142,12 @@ class _StudyPlan:
     errors: list[FileError]
 
     def save(self) -> Study:
+        # the same study uploaded before: still processed, marked as a repeat of the first upload
+        # (matched on the de-identified UID, a keyed hash of the original, or the identity row)
+        self.study.duplicate_of = selectors.study_first_upload(
+            study_instance_uid=self.study.study_instance_uid,
+            original_study_instance_uid=self.identity.original_study_instance_uid,
+            exclude_batch_id=self.study.batch_id)
         self.study.save(force_insert=True)
         self.identity.study = self.study
         self.identity.save()
