@@ -191,7 +191,21 @@ class FailureModelVersion(models.Model):
         return f"{self.name} ({self.model_version})"
 
 
-class Prediction(Job):
+class _StoredTextDisplay:
+    """Progress and error sentences are stored in English; pages show them in the reader's language."""
+
+    def progress_display(self) -> str:
+        from apps.manufacturing.texts import text_display
+
+        return text_display(self.progress_message)
+
+    def error_display(self) -> str:
+        from apps.manufacturing.texts import text_display
+
+        return text_display(self.error_message)
+
+
+class Prediction(_StoredTextDisplay, Job):
     """One machine's failure prediction from its stored readings (after an upload or a push)."""
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="predictions")
@@ -233,7 +247,7 @@ class Prediction(Job):
         return reverse("api-v1:manufacturing-prediction-detail", kwargs={"prediction_id": self.id})
 
 
-class TrainingRun(Job):
+class TrainingRun(_StoredTextDisplay, Job):
     """Training a failure model from uploaded run-to-failure history (a CSV, or a C-MAPSS file)."""
 
     upload = models.FileField(upload_to="manufacturing/training/%Y/%m/%d/", blank=True)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("fleet.<str:fmt>", views.fleet_export, name="fleet_export"),
     path("upload/", views.upload, name="upload"),
+    path("upload/template.csv", views.csv_template, name="csv_template"),
     path("uploads/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("uploads/<uuid:batch_id>/results/", views.batch_results_partial, name="batch_results"),
     path("uploads/<uuid:batch_id>/results.<str:fmt>", views.batch_export, name="batch_export"),

@@ -95,6 +95,13 @@ def upload(request):
     }, status=400 if request.method == "POST" else 200)
 
 
+@role_required(ROLE)
+def csv_template(request):
+    """A CSV template to fill in: the header the upload reads and a few example rows that read cleanly."""
+    columns, rows = selectors.csv_template()
+    return rows_to_csv_response("sensor-data-template.csv", columns, rows)
+
+
 def _batch_or_404(request, batch_id) -> Batch:
     batch = batch_get_for_user(user=request.user, batch_id=batch_id)
     if batch is None or batch.app != "manufacturing":

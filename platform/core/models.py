@@ -76,6 +76,14 @@ class Job(models.Model):
         """A short human label for lists; subclasses override."""
         return str(self.id)[:8]
 
+    def progress_display(self) -> str:
+        """``progress_message`` as the reader sees it; an app that stores English sentences translates here."""
+        return self.progress_message
+
+    def error_display(self) -> str:
+        """``error_message`` as the reader sees it (see :meth:`progress_display`)."""
+        return self.error_message
+
     def get_absolute_url(self) -> str:
         from django.urls import reverse
 

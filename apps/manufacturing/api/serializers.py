@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.manufacturing.models import Alert, FailureModelVersion, Machine
+from apps.manufacturing.texts import text_display, texts_display
 from core.api.serializers import BatchSerializer, JobSerializer
 
 
@@ -11,13 +12,23 @@ class SensorUploadSerializer(BatchSerializer):
     """A sensor CSV upload: progress {total, done, failed} and ``results_url`` (one row per machine)."""
 
     ingest = serializers.SerializerMethodField()
+    errors_display = serializers.SerializerMethodField(
+        help_text="``errors`` in the request's language (Accept-Language); ``errors`` stay as stored.")
+    warnings_display = serializers.SerializerMethodField(
+        help_text="``warnings`` in the request's language (Accept-Language).")
 
     class Meta(BatchSerializer.Meta):
-        fields = [*BatchSerializer.Meta.fields, "ingest"]
+        fields = [*BatchSerializer.Meta.fields, "ingest", "errors_display", "warnings_display"]
         read_only_fields = fields
 
     def get_ingest(self, batch) -> dict:
         return (batch.options or {}).get("ingest") or {}
+
+    def get_errors_display(self, batch) -> list[str]:
+        return texts_display(batch.errors)
+
+    def get_warnings_display(self, batch) -> list[str]:
+        return texts_display(batch.warnings)
 
 
 class SensorUploadCreateSerializer(serializers.Serializer):
@@ -45,9 +56,21 @@ class FailurePredictionSerializer(JobSerializer):
     disagreement = serializers.BooleanField(read_only=True)
     input_issues = serializers.JSONField(read_only=True)
     result = serializers.JSONField(read_only=True)
+    display = serializers.SerializerMethodField(
+        help_text="The stored English texts in the request's language: ``notes``, ``input_issues``, "
+                  "``alert_reasons``, ``error_message``, ``progress_message``.")
 
     def get_alert(self, prediction) -> dict | None:
         return (prediction.result or {}).get("alert")
+
+    def get_display(self, prediction) -> dict:
+        result = prediction.result or {}
+        return {"notes": texts_display(result.get("notes")),
+                "input_issues": texts_display(i.get("message") for i in prediction.input_issues or []),
+                "alert_reasons": texts_display((result.get("alert") or {}).get("reasons")),
+                "error_message": text_display(prediction.error_message) if prediction.error_message else "",
+                "progress_message": text_display(prediction.progress_message)
+                if prediction.progress_message else ""}
 
 
 class MachineSerializer(serializers.ModelSerializer):
@@ -114,10 +137,12 @@ class MachineAlertSerializer(serializers.ModelSerializer):
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     prediction = serializers.SerializerMethodField()
+    reasons_display = serializers.SerializerMethodField(help_text="``reasons`` in the request's language.")
 
     class Meta:
         model = Alert
-        fields = ["id", "url", "machine_id", "level", "status", "reasons", "failure_probability",
+        fields = ["id", "url", "machine_id", "level", "status", "reasons", "reasons_display",
+                  "failure_probability",
                   "rul_estimate", "lead_time", "lead_time_unit", "recommendation", "recommendation_zh",
                   "updates", "created_at", "updated_at", "acknowledged_by", "acknowledged_at", "resolved_by",
                   "resolved_at", "note", "prediction"]
@@ -129,6 +154,9 @@ class MachineAlertSerializer(serializers.ModelSerializer):
 
     def get_url(self, alert) -> str:
         return self._abs(alert.api_url())
+
+    def get_reasons_display(self, alert) -> list[str]:
+        return texts_display(alert.reasons)
 
     def get_prediction(self, alert) -> str | None:
         if not alert.prediction_id:

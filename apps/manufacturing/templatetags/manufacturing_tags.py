@@ -28,6 +28,17 @@ def mtext(value) -> str:
 
 
 @register.filter
+def mtext_within(value) -> str:
+    """A stored Chinese sentence quoting an English one in full-width brackets ("…（sensors missing for the
+    failure model: …）…"): the quoted sentence in the page's language."""
+    import re
+
+    from apps.manufacturing.texts import text_display
+
+    return re.sub(r"（([^（）]+)）", lambda m: "（" + text_display(m.group(1)) + "）", str(value or ""))
+
+
+@register.filter
 def delimiter_name(value) -> str:
     """The detected delimiter in words (",," read badly): comma, semicolon, tab, pipe, spaces."""
     names = {",": _("comma"), ";": _("semicolon"), "\t": _("tab"), "|": _("pipe"), " ": _("spaces"),
