@@ -228,7 +228,7 @@ def metric_rows(metrics: dict | None) -> list[dict]:
     }
     rows = []
     for key, value in (metrics or {}).items():
-        if value is None:
+        if value is None or isinstance(value, (dict, list)):  # "curves" and the like are drawn, not listed
             continue
         label, kind, digits = known.get(key, (key, "num", None))
         rows.append({"key": key, "label": label, "value": value, "kind": kind, "digits": digits})
@@ -241,3 +241,16 @@ def training_metrics(result: dict) -> dict:
             "steps": result.get("rows"), "horizon": result.get("horizon"), "unit": result.get("horizon_unit"),
             "sensors": result.get("sensors") or [], "seconds": result.get("training_seconds"),
             "version": result.get("model_version"), "activated": result.get("activated")}
+
+
+def csv_template() -> tuple[list[str], list[dict]]:
+    """The upload's CSV template (:mod:`apps.manufacturing.ingest.template`): the columns of the active
+    failure model's sensors and settings (the NASA C-MAPSS ones without an active model) and example rows."""
+    from apps.manufacturing.ingest.template import template_rows
+    from apps.manufacturing.models import FailureModelVersion
+
+    version = FailureModelVersion.objects.filter(is_active=True).order_by("-activated_at").first()
+    meta = (version.metadata or {}) if version is not None else {}
+    sensors = [str(s) for s in meta.get("sensors") or []] or None
+    settings = [str(s) for s in meta.get("settings") or []] if sensors else None
+    return template_rows(sensors, settings)

@@ -1,6 +1,6 @@
 """Training: cross-validation of the algorithms, selection of the better one, the final fit and its
-report (out-of-fold metrics, calibration, fairness, risk-level table, feature importance, points table)
-and metadata."""
+report (out-of-fold metrics, calibration, validation curves, fairness, risk-level table, feature importance,
+points table) and metadata."""
 from __future__ import annotations
 
 import time
@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from apps.finance import metrics
 from apps.finance.fields import FIELDS_BY_NAME, MODEL_INPUTS, PROTECTED_FIELDS, normalise_category
+from core.curves import validation_curves
 
 from .artifact import FORMAT_NAME, FORMAT_VERSION
 from .binning import _WoeModel
@@ -107,6 +108,7 @@ def train_scorecard(df: pd.DataFrame, *, seed: int = 0, algorithm: str = "auto",
         "selection": {name: {k: v for k, v in cv[name].items() if k != "oof"} for name in candidates},
         "metrics": {"out_of_fold": headline, "in_sample": metrics.summary(y, train_pd)},
         "calibration": metrics.calibration_points(y, oof),
+        "curves": validation_curves(y, oof, basis=f"out_of_fold_{folds}_folds"),
         "fairness": fairness,
         "risk_levels": _level_table(y, oof, cutoffs),
         "feature_importance": sorted(({"field": n, "mean_points_lost": round(float(v), 2)}

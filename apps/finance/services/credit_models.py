@@ -181,12 +181,13 @@ def credit_model_store(*, trained: scorecard.TrainedScorecard, data_sha256: str,
                       "risk_levels": report.get("risk_levels"),
                       "feature_importance": report.get("feature_importance"),
                       "in_sample": report["metrics"].get("in_sample")},
-            metrics=headline, fairness=report.get("fairness") or {},
+            metrics={**headline, "curves": report["curves"]} if report.get("curves") else headline,
+            fairness=report.get("fairness") or {},
             calibration=report.get("calibration") or [], calibration_png=trained.calibration_plot_png(),
             data_sha256=data_sha256, data_filename=filename[:255],
             data_rows=int(trained.metadata.get("rows", 0)), trained_by=trained_by, note=note[:300],
         )
-        detail = {"version": version.version, "data_sha256": data_sha256, "metrics": version.metrics}
+        detail = {"version": version.version, "data_sha256": data_sha256, "metrics": headline}
         if training_job:
             detail["training_job"] = str(training_job)
         audit_record(actor=trained_by or "system", action="train", obj=version, detail=detail,

@@ -25,6 +25,7 @@ from apps.manufacturing.features import (
     fit_health_indicator,
     split_machines,
 )
+from core.curves import validation_curves
 
 from .anomaly import _anomaly_columns
 from .errors import ModelError
@@ -94,6 +95,17 @@ def train_failure_model(
                                     calibration_folds=calibration_folds, threads=threads)
 
 
+def _cross_fitted_calibration(score: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int) -> np.ndarray:
+    """Calibrated held-out probabilities for the reported Brier score and reliability curve: each fold's
+    out-of-fold scores go through an isotonic map fitted on the other folds only (the shipped calibrator
+    is fitted on all of them; judging it on its own fitting data would flatter it)."""
+    p = np.zeros(len(y))
+    for tr, te in GroupKFold(n_splits=folds).split(score, y, groups):
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score[tr], y[tr])
+        p[te] = iso.predict(score[te])
+    return p
+
+
 def _train_failure_model(
     df_labelled: pd.DataFrame | dict[str, pd.DataFrame], *, horizon: float, seed: int, rul_cap: float,
     sensors: list[str] | None, settings: list[str] | None, config: FeatureConfig | None, rul_col: str,
@@ -139,7 +151,7 @@ def _train_failure_model(
     iso = IsolationForest(n_estimators=200, random_state=seed).fit(Xa[healthy][:, acols])
     healthy_scores = -iso.score_samples(Xa[healthy][:, acols])
     threshold = float(np.quantile(healthy_scores, 0.995))
-    p_oof = calib.predict(oof)
+    p_oof = _cross_fitted_calibration(oof, y_cls, g, folds) if folds >= 2 else calib.predict(oof)
     metrics = {
         "oof_auc": round(float(roc_auc_score(y_cls, oof)), 4) if folds >= 2 else None,
         "oof_brier": round(float(brier_score_loss(y_cls, p_oof)), 4) if folds >= 2 else None,
@@ -148,6 +160,8 @@ def _train_failure_model(
                                                                         reg.predict(Xa)))), 3),
         "positive_rate": round(float(y_cls.mean()), 4),
     }
+    if folds >= 2:  # the held-out predictions of oof_auc (ranking) and oof_brier (cross-fitted probabilities)
+        metrics["curves"] = validation_curves(y_cls, p_oof, score=oof, basis="out_of_fold_grouped_by_machine")
     trained_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     units = {s: cmapss.CMAPSS_SENSORS[s].unit for s in spec.sensors if s in cmapss.CMAPSS_SENSORS}
     model = FailureModel(
