@@ -77,7 +77,7 @@ class Job(models.Model):
         return str(self.id)[:8]
 
     def progress_display(self) -> str:
-        """``progress_message`` as the reader sees it; an app that stores English sentences translates here."""
+        """``progress_message`` as the reader sees it; an app storing English sentences translates here."""
         return self.progress_message
 
     def error_display(self) -> str:
