@@ -1,4 +1,5 @@
-"""Shared fixtures for the medical domain tests (pure: no Django)."""
+"""Shared fixtures for the medical tests: DICOM builders (pure, no Django), then the web and API
+tests' users and clients."""
 
 from __future__ import annotations
 
@@ -75,3 +76,23 @@ def make_ct_series(folder: Path, n: int, *, spacing: float = 2.5, shuffle: bool 
 @pytest.fixture
 def salt() -> str:
     return SALT
+
+
+# --- the web and API tests' shared fixtures (Django) --------------------------------------------------
+@pytest.fixture
+def no_llm(settings, tmp_path):
+    """Drafts off and media in a temporary folder: the pipeline without the model service."""
+    settings.LLM_ENABLED = False
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def radiologist(make_user):
+    return make_user("rad", "medical")
+
+
+@pytest.fixture
+def api(radiologist, api_client_for):
+    """An API client with the radiologist's bearer token."""
+    return api_client_for(radiologist)
+

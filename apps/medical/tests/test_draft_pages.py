@@ -28,11 +28,6 @@ GARBAGE_V2 = {"findings": [{"feature": "lung_fraction",
 
 
 @pytest.fixture
-def radiologist(make_user):
-    return make_user("rad", "medical")
-
-
-@pytest.fixture
 def model_replies(settings, tmp_path, monkeypatch):
     """The model service's answers, queued by the test; every request body is kept."""
     settings.LLM_ENABLED = True

@@ -18,25 +18,9 @@ from apps.medical.models import Instance, Study, StudyIdentity
 from apps.medical.tests.web_helpers import PLANTED, file_bytes, planted_ct, process_upload, zip_bytes
 from core.models import JobStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_llm")]
 
 UPLOAD = "/api/v1/medical/studies/"
-
-
-@pytest.fixture(autouse=True)
-def _no_llm(settings, tmp_path):
-    settings.LLM_ENABLED = False
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture
-def radiologist(make_user):
-    return make_user("rad", "medical")
-
-
-@pytest.fixture
-def api(radiologist, api_client_for):
-    return api_client_for(radiologist)
 
 
 @pytest.fixture
