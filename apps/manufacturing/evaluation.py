@@ -43,8 +43,9 @@ def evaluation_model():
     return model, frame
 
 
-def labelled_item(unit: int, language: str) -> dict[str, Any]:
-    """One engine's prompt variables, prediction, sensor summary and labels (its top drivers)."""
+def labelled_item(unit: int, language: str, version: int | None = None) -> dict[str, Any]:
+    """One engine's prompt variables (for prompt v``version``), prediction, sensor summary and labels
+    (its top drivers)."""
     from apps.manufacturing import prompting
     from apps.manufacturing.services.llm import explanation_summary
     from apps.manufacturing.services.predictions import _json_safe
@@ -54,7 +55,8 @@ def labelled_item(unit: int, language: str) -> dict[str, Any]:
     series = g.drop(columns=["machine_id", "rul", "rul_capped"]).set_index("cycle")
     out = _json_safe(model.predict(series, threads=1))
     summary = _json_safe(explanation_summary(series, model))
-    variables = prompting.explanation_variables(f"FD001-{unit:03d}", summary, out, lang=language)
+    variables = prompting.explanation_variables(f"FD001-{unit:03d}", summary, out, lang=language,
+                                                version=version)
     drivers = [d["sensor"] for d in out.get("drivers") or [] if d.get("sensor")]
     return {"unit": unit, "variables": variables, "prediction": out, "summary": summary,
             "top_drivers": list(dict.fromkeys(drivers))[:3]}
@@ -75,7 +77,7 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
     failures: list[dict] = []
     model = ""
     for unit in units:
-        item = labelled_item(unit, language)
+        item = labelled_item(unit, language, version)
         step = explanation_step(variables=item["variables"], prediction=item["prediction"],
                                 summary=item["summary"], language=language, version=version)
         model = model or step.model

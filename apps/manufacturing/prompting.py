@@ -4,13 +4,22 @@ Prompt: ``apps/manufacturing/prompts/failure_explanation`` (registry name
 ``manufacturing.failure_explanation``), variables ``$machine``, ``$horizon``, ``$sensor_summary``
 and ``$model_outputs`` from :func:`explanation_variables`.
 
+How ``$sensor_summary`` lists the sensors is a per-version knob: ``"sensor_listing"`` in
+``v<N>.meta.json`` (:func:`sensor_listing`). Without it (v1, v2) every scored sensor is listed, drivers
+first, within :data:`MAX_VARIABLE_CHARS`; with it (v3) only the drivers and the sensors that moved, at
+most ``max_sensors`` lines, then one line counting the others (:func:`listed_sensors`). The schema's
+driver enum is cut to the same sensors (``services.llm``), so a driver is always a listed sensor.
+
 What the answer may change is decided elsewhere: the combination, alert and review rules are in
 :mod:`apps.manufacturing.decisions`.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +29,40 @@ from apps.manufacturing import cmapss
 
 PROMPT_NAME = "manufacturing.failure_explanation"
 MAX_VARIABLE_CHARS = 1200
+PROMPT_DIR = Path(__file__).resolve().parent / "prompts" / "failure_explanation"
+
+
+@lru_cache(maxsize=16)
+def sensor_listing(version: int | None) -> dict[str, Any] | None:
+    """The ``"sensor_listing"`` knob of ``v<version>.meta.json`` (``{"max_sensors": N,
+    "min_deviation_sigma": x}``), or None: every scored sensor is listed (v1, v2, an unknown version)."""
+    if version is None:
+        return None
+    path = PROMPT_DIR / f"v{int(version)}.meta.json"
+    if not path.exists():
+        return None
+    listing = json.loads(path.read_text(encoding="utf-8")).get("sensor_listing")
+    if not listing:
+        return None
+    return {"max_sensors": int(listing.get("max_sensors", 6)),
+            "min_deviation_sigma": float(listing.get("min_deviation_sigma", 2.0))}
+
+
+def listed_sensors(summary: dict[str, Any], prediction: dict[str, Any],
+                   listing: dict[str, Any] | None = None) -> list[str]:
+    """The sensors the prompt lists, in order: the model's drivers first, then the others by absolute
+    deviation. With a ``listing`` (:func:`sensor_listing`), only the drivers (always) and the sensors that
+    moved (``|deviation| >= min_deviation_sigma`` or a trend that is not flat), at most ``max_sensors``
+    in all (more only if there are more drivers)."""
+    sensors = summary.get("sensors", {})
+    drivers = list(dict.fromkeys(d["sensor"] for d in prediction.get("drivers") or []
+                                 if d.get("sensor") in sensors))
+    rest = sorted((s for s in sensors if s not in drivers), key=lambda s: -abs(sensors[s]["deviation_sigma"]))
+    if listing is None:
+        return drivers + rest
+    moved = [s for s in rest if abs(sensors[s]["deviation_sigma"]) >= listing["min_deviation_sigma"]
+             or sensors[s]["trend"] != "flat"]
+    return (drivers + moved)[:max(listing["max_sensors"], len(drivers))]
 
 
 def summarize_series(
@@ -106,14 +149,19 @@ def horizon_text(prediction: dict[str, Any], lang: str = "en") -> str:
 
 
 def explanation_variables(machine_label: str, summary: dict[str, Any], prediction: dict[str, Any],
-                          lang: str = "en") -> dict[str, str]:
-    """Variables for the ``failure_explanation`` prompt (≤ ~1,200 characters together).
+                          lang: str = "en", version: int | None = None) -> dict[str, str]:
+    """Variables for the ``failure_explanation`` prompt v``version`` (≤ ~1,200 characters together).
 
-    Sensors are listed drivers first, then by absolute deviation, and cut to fit the budget.
-    ``machine_label`` should be the plant's machine name or id (no personal data).
+    Sensors are listed drivers first, then by absolute deviation, and cut to fit the budget; a version
+    with a ``sensor_listing`` knob lists only the sensors that moved (:func:`listed_sensors`) and ends
+    with one line counting the others. ``machine_label`` should be the plant's machine name or id (no
+    personal data). ``version`` None: listed as v1 and v2 list.
     """
     zh = lang.startswith("zh")
     sensors = summary.get("sensors", {})
+    listing = sensor_listing(version)
+    if listing is not None:
+        return _compact_variables(machine_label, summary, prediction, lang, listing)
     driver_names = [d["sensor"] for d in prediction.get("drivers") or [] if d.get("sensor") in sensors]
     rest = sorted((s for s in sensors if s not in driver_names),
                   key=lambda s: -abs(sensors[s]["deviation_sigma"]))
@@ -135,6 +183,42 @@ def explanation_variables(machine_label: str, summary: dict[str, Any], predictio
             break
         lines.append(line)
         used += len(line) + 1
+    return {
+        "machine": machine,
+        "horizon": horizon,
+        "sensor_summary": "\n".join(lines) if lines else ("（无传感器数据）" if zh else "(no sensor data)"),
+        "model_outputs": model_outputs,
+    }
+
+
+def _sensor_line(s: str, info: dict[str, Any], zh: bool) -> str:
+    name = f"{s} ({info['symbol']})" if info.get("symbol") else s
+    unit = f" {info['unit']}" if info.get("unit") and info["unit"] != "-" else ""
+    trend = _TREND_ZH[info["trend"]] if zh else info["trend"]
+    return f"- {name}: {_fmt(info['last'], 6)}{unit}, {info['deviation_sigma']:+.1f}σ, {trend}"
+
+
+def _compact_variables(machine_label: str, summary: dict[str, Any], prediction: dict[str, Any], lang: str,
+                       listing: dict[str, Any]) -> dict[str, str]:
+    """:func:`explanation_variables` for a version with a ``sensor_listing`` knob (v3)."""
+    zh = lang.startswith("zh")
+    sensors = summary.get("sensors", {})
+    model_outputs = _model_outputs(prediction, zh)
+    machine = str(machine_label)[:60]
+    horizon = horizon_text(prediction, lang)
+    budget = MAX_VARIABLE_CHARS - len(model_outputs) - len(machine) - len(horizon) - 40
+    lines: list[str] = []
+    used = 0
+    for s in listed_sensors(summary, prediction, listing):
+        line = _sensor_line(s, sensors[s], zh)
+        if used + len(line) + 1 > budget:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    left = len(sensors) - len(lines)
+    if left > 0:
+        lines.append(f"- （其余{left}个传感器变化较小，未列出）" if zh
+                     else f"- ({left} other sensors moved less; not listed)")
     return {
         "machine": machine,
         "horizon": horizon,

@@ -40,12 +40,24 @@ def explanation_summary(series: pd.DataFrame, model: fm.FailureModel) -> dict[st
     return summary
 
 
+def explanation_prompt_version(language: str) -> int | None:
+    """The active version of the explanation prompt in ``language`` (None: no template seeded). The
+    variables are built for it (``v<N>.meta.json``'s ``sensor_listing``) and the step renders it."""
+    from core.selectors import prompt_template_get
+
+    try:
+        return prompt_template_get(name=PROMPT_NAME, language=language).version
+    except LookupError:
+        return None
+
+
 def explanation_variables(job: Prediction, machine: Machine, series: pd.DataFrame, out: dict,
-                          model: fm.FailureModel) -> dict[str, str]:
+                          model: fm.FailureModel, version: int | None = None) -> dict[str, str]:
     """The prompt's variables (CPU work, before the job is handed on): the machine's label, a compact
-    per-sensor summary of its series and the calibrated numbers."""
+    per-sensor summary of its series and the calibrated numbers, for prompt v``version``."""
     summary = explanation_summary(series, model)
-    return prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
+    return prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language,
+                                           version=version)
 
 
 def explanation_valid(parsed: Any) -> dict:
@@ -63,9 +75,12 @@ def explanation_valid(parsed: Any) -> dict:
     return parsed
 
 
-def _narrow(summary: dict[str, Any]):
-    """The v2 schema with the sensor enum cut to the sensors in the prompt (v1: unchanged)."""
-    scored = list((summary or {}).get("sensors") or {})
+def _narrow(summary: dict[str, Any], prediction: dict | None = None, version: int | None = None):
+    """The schema with the sensor enum cut to the sensors in the prompt: v2 every scored sensor, a version
+    with a ``sensor_listing`` (v3) the listed ones (:func:`prompting.listed_sensors`); v1: unchanged."""
+    listing = prompting.sensor_listing(version)
+    scored = list((summary or {}).get("sensors") or {}) if listing is None else \
+        prompting.listed_sensors(summary or {}, prediction or {}, listing)
 
     def narrow(schema: dict) -> dict:
         try:
@@ -81,7 +96,8 @@ def _narrow(summary: dict[str, Any]):
 
 def explanation_step(*, variables: dict[str, str], prediction: dict, summary: dict | None, language: str,
                      final_attempt: bool = False, version: int | None = None) -> LLMStep:
-    """The explanation's gated language-model step (``version`` for prompt evaluation)."""
+    """The explanation's gated language-model step. ``version``: the prompt version the ``variables``
+    were built for (None: the active one, variables and enum as v2 builds them)."""
     def gate(value: dict) -> list[str]:
         if summary is None:
             return []
@@ -93,13 +109,16 @@ def explanation_step(*, variables: dict[str, str], prediction: dict, summary: di
 
     return llm_step(template=PROMPT_NAME, language=language, max_tokens=LLM_MAX_TOKENS, variables=variables,
                     validate=explanation_valid, gate=gate, final_attempt=final_attempt, version=version,
-                    narrow_schema=_narrow(summary or {}))
+                    narrow_schema=_narrow(summary or {}, prediction, version))
 
 
 def llm_explain(job: Prediction, variables: dict[str, str] | None, *, prediction: dict | None = None,
-                summary: dict | None = None) -> tuple[dict, LLMStep | None]:
+                summary: dict | None = None, version: int | None = None) -> tuple[dict, LLMStep | None]:
     """Ask the language model for its judgement and explanation (the core LLM step, constrained JSON,
     gated against ``prediction`` and the sensor ``summary``).
+
+    ``version`` is the prompt version the ``variables`` were built for; when another version is active
+    by now (or it is unknown), the variables are built again from ``summary`` for the active one.
 
     Returns (llm block for the result, the step). A transient model-service error retries the job,
     except on the job's last attempt, where the calibrated result is kept without the explanation.
@@ -107,8 +126,14 @@ def llm_explain(job: Prediction, variables: dict[str, str] | None, *, prediction
     if not settings.LLM_ENABLED or variables is None:
         reason = "the language model step is switched off (LLM_ENABLED=false)"
         return {"status": "disabled", "message": reason, "reason": reason}, None
+    active = explanation_prompt_version(job.language)
+    if active is not None and version != active and summary is not None:
+        variables = prompting.explanation_variables(variables.get("machine", ""), summary, prediction or {},
+                                                    lang=job.language, version=active)
+        version = active
     step = explanation_step(variables=variables, prediction=prediction or {}, summary=summary,
-                            language=job.language, final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS)
+                            language=job.language, final_attempt=job.attempts >= settings.JOB_MAX_ATTEMPTS,
+                            version=version)
     block = step.meta()
     if step.ok:
         block["answer"] = step.value

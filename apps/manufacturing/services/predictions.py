@@ -27,7 +27,7 @@ from core.signing import ArtifactSignatureError
 from .alerts import alert_raise
 from .common import manufacturing_threads, prompt_language, thread_limit
 from .failure_models import failure_model_active, failure_model_load
-from .llm import explanation_summary, llm_explain
+from .llm import explanation_prompt_version, explanation_summary, llm_explain
 from .readings import machine_series
 
 #: The statuses of a finished prediction that has numbers.
@@ -77,7 +77,9 @@ def prediction_process(job: Prediction) -> JobOutcome | AwaitLLM:
         return outcome
     summary = explanation_summary(series, model)
     state["summary"] = _json_safe(summary)
-    state["variables"] = prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language)
+    state["prompt_version"] = explanation_prompt_version(job.language)
+    state["variables"] = prompting.explanation_variables(machine.machine_id, summary, out, lang=job.language,
+                                                         version=state["prompt_version"])
     core_services.job_progress(job=job, fraction=0.5, message="waiting for the language model")
     return AwaitLLM(finish=prediction_explain, state=state, timings=timings)
 
@@ -89,7 +91,8 @@ def prediction_explain(job: Prediction, state: dict) -> JobOutcome:
     machine = job.machine
     version = FailureModelVersion.objects.get(pk=state["version_id"])
     timings: dict[str, float] = {}
-    llm, step = llm_explain(job, state.get("variables"), prediction=out, summary=state.get("summary"))
+    llm, step = llm_explain(job, state.get("variables"), prediction=out, summary=state.get("summary"),
+                            version=state.get("prompt_version"))
     if step is not None:
         timings["llm_s"] = round(step.latency_s, 3)
     combined = decisions.combine(out, llm.get("answer") if llm.get("status") == "ok" else None)
