@@ -9,6 +9,7 @@ over width 1.
 
     .venv/bin/python benchmarks/engine_profile.py            # widths 1 and 16, ~1 minute on 2 cores
     .venv/bin/python benchmarks/engine_profile.py --widths 1,4,16
+    .venv/bin/python benchmarks/engine_profile.py --matmul-dtype bfloat16
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def prompts(tok, n: int) -> list[list[int]]:
     return out
 
 
-def run(loaded, width: int, ids: list[list[int]], budgets: list[int], threads: int) -> dict:
+def run(loaded, width: int, ids: list[list[int]], budgets: list[int], threads: int,
+        matmul_dtype: str = "float32") -> dict:
     from model_service.engine import Engine
     from model_service.fast_llama import FastLlamaRunner
     from model_service.generation import GenRequest
@@ -48,7 +50,7 @@ def run(loaded, width: int, ids: list[list[int]], budgets: list[int], threads: i
     from model_service.metrics import Metrics
     from model_service.sampling import SamplingParams
 
-    runner = FastLlamaRunner(loaded.model, max_batch=width, max_len=1024)
+    runner = FastLlamaRunner(loaded.model, max_batch=width, max_len=1024, matmul_dtype=matmul_dtype)
     spent = {"step": 0.0, "process": 0.0, "steps": 0, "rows": 0}
     step = runner.step
 
@@ -103,6 +105,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--widths", default="1,16")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--matmul-dtype", default="float32", choices=["float32", "bfloat16", "auto"],
+                        help="the fused runner's matmul precision (the model service's --matmul-dtype)")
     args = parser.parse_args()
     import torch
 
@@ -116,7 +120,7 @@ def main() -> int:
         n = 3 * width
         ids = prompts(loaded.tokenizer, n)
         budgets = [random.Random(i).randint(32, 128) for i in range(n)]
-        r = run(loaded, width, ids, budgets, args.threads)
+        r = run(loaded, width, ids, budgets, args.threads, args.matmul_dtype)
         base = base or r["tok_s"]
         print(f"width {width:>3}: {r['tokens']} tokens in {r['wall_s']:.1f} s = {r['tok_s']:.1f} tok/s "
               f"({r['tok_s'] / base:.2f}x width {widths[0]}) | forward {100 * r['step_share']:.0f}% of wall, "

@@ -259,6 +259,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
            "--max-batch-size", str(args.max_batch_size), "--max-queue", "1024", "--log-level", "warning"]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.matmul_dtype:
+        cmd += ["--matmul-dtype", args.matmul_dtype]
     env = {**os.environ, "MODEL_SERVICE_API_KEYS": ""}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -274,6 +276,17 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError("server did not become healthy")
+
+
+def server_precision(url: str, api_key: str | None) -> str:
+    """The server's matmul precision as ``/health`` reports it (``?`` when it does not say)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        return str(httpx.get(url + "/health", headers=headers, timeout=10).json().get("matmul_dtype", "?"))
+    except (httpx.HTTPError, ValueError):
+        return "?"
 
 
 def stop_server(proc: subprocess.Popen | None) -> None:
@@ -346,6 +359,8 @@ def main_mixed(args: argparse.Namespace, threads: int) -> int:
             t = server.cpu_times()
             return t.user + t.system
     runs = []
+    precision = server_precision(url, args.api_key)
+    print(f"server matmul precision: {precision} (baseline: the model's float32 generate())", flush=True)
     try:
         for i in range(args.repeat):
             t0 = time.perf_counter()
@@ -357,6 +372,7 @@ def main_mixed(args: argparse.Namespace, threads: int) -> int:
     print_mixed(f"median of {len(runs)}", median)
     ok = median["throughput_ratio_c16"] >= 8 and median["p95_c16_over_p50_c1"] <= 3
     print(json.dumps({"workload": "mixed", "threads": threads, "cpu_count": os.cpu_count(),
+                      "server_matmul_dtype": precision,
                       "seed": args.seed, "requests_c16": args.requests, "requests_c1": args.single_requests,
                       "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs],
                       "median": {k: round(v, 2) for k, v in median.items()},
@@ -377,6 +393,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads of the server and the baseline (default: auto, the server's "
                         "--threads auto, and the same choice step by step in the baseline)")
+    p.add_argument("--matmul-dtype", choices=["auto", "float32", "bfloat16"], default=None,
+                   help="the started server's --matmul-dtype (default: the server's default, auto)")
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--workload", choices=["default", "mixed"], default="default",
                    help="mixed: unique prompts, natural end of sequence, max_tokens 32..128 (see above)")
@@ -411,6 +429,8 @@ def main() -> int:
         def cpu_probe() -> float:
             t = server.cpu_times()
             return t.user + t.system
+    precision = server_precision(url, args.api_key)
+    print(f"server matmul precision: {precision} (baseline: the model's float32 generate())", flush=True)
     levels = {}
     try:
         for c in [int(x) for x in args.levels.split(",")]:
@@ -424,7 +444,7 @@ def main() -> int:
                   + (f"  {res['tok_per_cpu_s']:.1f} tok/cpu-s" if res["tok_per_cpu_s"] else ""), flush=True)
     finally:
         stop_server(proc)
-    summary: dict = {"threads": threads, "cpu_count": os.cpu_count(),
+    summary: dict = {"threads": threads, "cpu_count": os.cpu_count(), "server_matmul_dtype": precision,
                      "load_avg_1m": round(os.getloadavg()[0], 2)}
     if baseline:
         summary["baseline_tok_s"] = round(baseline["throughput"], 1)

@@ -476,6 +476,13 @@ def stack_start(stack: Stack, *, apps: set[str], width: int, cpu_workers: int, w
     started = time.monotonic()
     stack.wait_model(timeout=600)
     setup["model_service_wait_s"] = round(time.monotonic() - started, 1)
+    try:  # which precision the model service multiplies in (``--matmul-dtype``; auto by default)
+        import httpx
+
+        health = httpx.get(stack.model_url + "/health", timeout=10).json()
+        setup["model_service"] = {k: health.get(k) for k in ("runner", "dtype", "matmul_dtype", "threads")}
+    except Exception as exc:  # noqa: BLE001 - a report detail only
+        setup["model_service"] = {"error": str(exc)}
     stack.start_worker(queues=CPU_QUEUES, concurrency=cpu_workers, name="worker", pool="prefork",
                        env={"OMP_NUM_THREADS": "1"})
     stack.start_worker(queues="llm", concurrency=width, name="llm", pool="threads")

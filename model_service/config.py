@@ -38,6 +38,7 @@ class ServiceConfig:
     chat_template: str | None = None
     reasoning_parser: str = "auto"
     runner: str = "auto"
+    matmul_dtype: str = "auto"  # the fused runner's matmul precision (``--matmul-dtype``)
     jump_forward: bool = True
     prefix_cache_mb: int = 256
     grammar_cache_mb: int = 128

@@ -92,7 +92,8 @@ class Service:
         self.vocab = Vocab(self.grammars.decoded_vocab)
         self.runner = make_runner(model, multi_device=loaded.multi_device, max_batch=cfg.max_batch_size,
                                   max_len=self.max_len, kind=cfg.runner,
-                                  prefix_cache_bytes=cfg.prefix_cache_mb * 1024 * 1024)
+                                  prefix_cache_bytes=cfg.prefix_cache_mb * 1024 * 1024,
+                                  matmul_dtype=cfg.matmul_dtype)
         self.engine = Engine(self.runner, self.tokenizer, self.grammars, self.metrics, eos_ids=self.eos_ids,
                              max_batch=cfg.max_batch_size, max_queue=cfg.max_queue, max_len=self.max_len,
                              prefill_chunk=cfg.prefill_chunk, threads=cfg.threads,
@@ -330,11 +331,16 @@ class Service:
         template_text = json.dumps(template, sort_keys=True, default=str)
         return json.dumps({
             "model": self.model_id, "source": self.loaded.source, "dtype": str(self.loaded.dtype),
-            "max_model_len": self.max_len, "runner": self.runner.name,
+            "max_model_len": self.max_len, "runner": self.runner.name, "matmul_dtype": self._matmul_dtype(),
             "chat_template": hashlib.sha256(template_text.encode()).hexdigest(),
             "reasoning_parser": self.cfg.reasoning_parser, "jump_forward": self.engine.jump_forward,
             "version": model_service.__version__, "code": code_fingerprint(),
         }, sort_keys=True)
+
+    def _matmul_dtype(self) -> str:
+        """The precision of the runner's matrix products (the model's dtype unless the fused runner
+        multiplies in bfloat16, ``--matmul-dtype``)."""
+        return getattr(self.runner, "matmul_dtype", None) or str(self.loaded.dtype).removeprefix("torch.")
 
     def cache_key_for(self, endpoint: str, body: dict[str, Any]) -> str:
         """The cache key of a request body (with :meth:`_cache_identity`)."""
@@ -375,9 +381,9 @@ class Service:
             "status": "ok" if ok else "error", "reason": reason,
             "model": self.model_id, "served_model_names": self.names, "source": self.loaded.source,
             "runner": self.runner.name, "device": str(self.loaded.device), "dtype": str(self.loaded.dtype),
-            "max_model_len": self.max_len, "max_batch_size": self.cfg.max_batch_size,
-            "max_queue": self.cfg.max_queue, "running": self.engine.num_running,
-            "waiting": self.engine.num_waiting,
+            "matmul_dtype": self._matmul_dtype(), "max_model_len": self.max_len,
+            "max_batch_size": self.cfg.max_batch_size, "max_queue": self.cfg.max_queue,
+            "running": self.engine.num_running, "waiting": self.engine.num_waiting,
             "cache": self.cache.status(), "grammar_cache": self.grammars.cache_stats(),
             "auth": "open" if self.auth.open else "api-keys",
             "threads": (self.engine.tuner.state() if self.engine.tuner is not None

@@ -9,6 +9,7 @@ import torch
 
 from model_service.cache import cache_key
 from model_service.cli import config_from_args
+from model_service.fast_llama import resolve_matmul_dtype
 from model_service.grammar import GrammarService
 from model_service.tests.tiny import asgi_call, smollm2_tokenizer, tiny_model, tiny_service
 
@@ -60,7 +61,7 @@ def test_request_body_over_the_limit_is_413_in_openai_shape(model):
     assert config_from_args(["--max-request-bytes", "65536"]).max_request_bytes == 65536
 
 
-def test_cache_key_covers_template_reasoning_jump_forward_and_code_version(model, monkeypatch):
+def test_cache_key_covers_template_reasoning_jump_forward_matmul_dtype_and_code_version(model, monkeypatch):
     import model_service
 
     body = _chat("Cache me")
@@ -73,6 +74,8 @@ def test_cache_key_covers_template_reasoning_jump_forward_and_code_version(model
         "reasoning parser": tiny_service(model=model, reasoning_parser="none"),
         "jump-forward": tiny_service(model=model, jump_forward=False),
     }
+    if resolve_matmul_dtype("bfloat16", torch.device("cpu"), torch.float32) == "bfloat16":
+        variants["matmul dtype"] = tiny_service(model=model, matmul_dtype="bfloat16")
     monkeypatch.setattr(model_service, "__version__", "999.0")
     variants["code version"] = tiny_service(model=model)
     monkeypatch.undo()

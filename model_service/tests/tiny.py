@@ -90,7 +90,7 @@ def tiny_service(runner_wrapper: Callable[[Any], Any] | None = None, model: Any 
                          device=torch.device("cpu"), dtype=torch.float32, max_model_len=256,
                          eos_token_ids=[tok.eos_token_id], load_seconds=0.0)
     settings = {"cache_url": None, "max_batch_size": 4, "max_queue": 8, "threads": 1, "port": 0,
-                "prefix_cache_mb": 0, **cfg}
+                "prefix_cache_mb": 0, "matmul_dtype": "float32", **cfg}
     service = Service(ServiceConfig(**settings), loaded)
     if runner_wrapper is not None:
         service.engine.runner = runner_wrapper(service.engine.runner)
