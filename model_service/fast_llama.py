@@ -165,6 +165,8 @@ class FastLlamaRunner:
         self.dtype = self.embed.dtype
         self.packed = _can_pack(model, self.device, self.dtype) if pack is None else pack
         self.matmul_dtype = resolve_matmul_dtype(matmul_dtype, self.device, self.dtype)
+        if self.matmul_dtype == "bfloat16" and not _can_pack(model, self.device, self.dtype):
+            self.matmul_dtype = "float32"  # weights too large for a second (bfloat16) copy
         low = self.matmul_dtype == "bfloat16"
         self.layers: list[_Layer] = []
         for layer in inner.layers:
