@@ -301,9 +301,11 @@ class FastLlamaRunner:
         return hit[1] if hit else 0
 
     def save_prefix(self, slot: int, ids: list[int]) -> None:
-        """Keep the keys/values of a just-prefilled slot for later prompts that start alike."""
+        """Keep the keys/values of the first ``len(ids)`` positions of a slot (a just-prefilled prompt, or a
+        finishing row's prompt and answer) for later prompts that start alike."""
         length = len(ids)
-        if self.prefixes.budget <= 0 or length < self.prefixes.block or self.prefixes.covered(ids) >= length:
+        if (self.prefixes.budget < length * self._token_bytes() or length < self.prefixes.block
+                or self.prefixes.covered(ids) >= length):
             return
         keys = self._keys()[:, slot, :, :, :length].transpose(-1, -2)
         self.prefixes.add(ids, torch.stack([keys, self._values()[:, slot, :, :length]], dim=1))
@@ -384,8 +386,11 @@ class FastLlamaRunner:
                     kc[seg.slot, :, :, seg.start:end] = qk[off:off + length, self.hq:].permute(1, 2, 0)
                     vc[seg.slot, :, seg.start:end] = qkv[off:off + length, nq:].transpose(0, 1)
                     q = qk[off:off + length, : self.hq].transpose(0, 1).unsqueeze(0)
+                    # Keys are stored transposed (for decode); SDPA's fused CPU kernel wants the head
+                    # dimension contiguous, else it takes the slow matrix path (2-4x the time): a copy
+                    # of this slot's keys is far cheaper.
                     out = F.scaled_dot_product_attention(
-                        q, kc[seg.slot, :, :, :end].transpose(-1, -2).unsqueeze(0),
+                        q, kc[seg.slot, :, :, :end].transpose(-1, -2).contiguous().unsqueeze(0),
                         vc[seg.slot, :, :end].unsqueeze(0), attn_mask=mask,
                         is_causal=mask is None, scale=self.scale, enable_gqa=self.group > 1)
                     attn[off:off + length] = out[0].transpose(0, 1).reshape(length, self.hq * self.hd)
