@@ -435,9 +435,16 @@ class Engine(EngineGuard):
             self._events.append((r.req, Delta(error="timeout", completion_tokens=len(r.output))))
 
     def _remove_finished(self) -> None:
+        save_prefix = getattr(self.runner, "save_prefix", None)
         i = len(self._rows) - 1
         while i >= 0:
-            if self._rows[i].finish is not None:
+            row = self._rows[i]
+            if row.finish is not None:
+                if save_prefix is not None and row.finish in ("stop", "length"):
+                    # Keep the prompt and the answer so far (everything cached): a request that repeats
+                    # the prompt soon after (a retry of a refused answer, the next turn of a chat) reuses
+                    # it even when a wide batch has pushed the copy stored at prefill out of the store.
+                    save_prefix(i, (row.req.prompt_ids + row.output)[:row.cached])
                 self.runner.swap_remove(i)
                 last = self._rows.pop()
                 if i < len(self._rows):

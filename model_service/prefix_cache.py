@@ -95,16 +95,25 @@ class PrefixStore:
         entry = _Entry(tokens=list(ids), kv=kv, hashes=block_hashes(ids, self.block))
         if entry.nbytes > self.budget:
             return
+        for k in range(len(entry.hashes) - 1, -1, -1):  # an entry the new one extends is redundant now
+            hit = self._index.get(entry.hashes[k])
+            if hit is not None and hit[0] in self._entries:
+                old = self._entries[hit[0]]
+                if len(old.tokens) <= len(entry.tokens) and entry.tokens[:len(old.tokens)] == old.tokens:
+                    self._drop(hit[0])
         self._entries[entry_id] = entry
         self.bytes += entry.nbytes
         for k, h in enumerate(entry.hashes):
             self._index[h] = (entry_id, (k + 1) * self.block)
         while self.bytes > self.budget and self._entries:
-            old_id, old = self._entries.popitem(last=False)
-            self.bytes -= old.nbytes
-            for h in old.hashes:
-                if self._index.get(h, (None,))[0] == old_id:
-                    del self._index[h]
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, entry_id: int) -> None:
+        old = self._entries.pop(entry_id)
+        self.bytes -= old.nbytes
+        for h in old.hashes:
+            if self._index.get(h, (None,))[0] == entry_id:
+                del self._index[h]
 
     def clear(self) -> None:
         """Drop everything."""

@@ -177,6 +177,61 @@ def test_a_burst_sharing_a_long_prefix_computes_it_once(loaded):
     assert [t[0] for t in texts] == [t[0] for t in plain] == single
 
 
+def test_a_finished_request_stays_in_the_prefix_store_for_its_retry(loaded):
+    """A wide batch pushes the copy of a prompt stored at prefill out of a small prefix store; the row's
+    prompt and answer are stored again when it finishes, so a retry of the same prompt, or a next turn
+    that extends prompt and answer, reuses them and answers exactly as without the cache."""
+    tok = loaded.tokenizer
+    first = tok.encode("You are a careful credit analyst. Case A: stable job for nine years, two small loans "
+                       "paid on time, no arrears, savings of four months' income, renting a flat.")
+    others = [tok.encode(f"Unrelated request {k}: describe a {w} in one sentence, in plain words for a "
+                         "child, without numbers, names or lists, and end with a question.")
+              for k, w in enumerate(["river", "bridge", "forest"])]
+    long, short = (SamplingParams(max_tokens=n, temperature=0.0, ignore_eos=True) for n in (24, 4))
+
+    def run(budget, requests):
+        runner = FastLlamaRunner(loaded.model, max_batch=4, max_len=512, prefix_cache_bytes=budget)
+        grammars = GrammarService(tok, loaded.model.config.vocab_size, loaded.eos_token_ids)
+        engine = Engine(runner, tok, grammars, Metrics("test"), eos_ids=loaded.eos_token_ids, max_batch=4,
+                        max_queue=16, max_len=512)
+        engine.start()
+
+        async def go():
+            out = []
+            for wave in requests:  # each wave waits for the one before
+                reqs = [GenRequest(ids, params) for ids, params in wave]
+                engine.submit(reqs)
+                texts = []
+                for r in reqs:
+                    text, ids = "", []
+                    async for d in engine.results([r]):
+                        text += d.text
+                        ids += d.token_ids or []
+                    texts.append((text, ids))
+                out.append((texts, engine.metrics.prefix_hits._value.get()))
+            return out
+
+        try:
+            return asyncio.run(go())
+        finally:
+            engine.stop()
+
+    assert min(len(ids) for ids in [first, *others]) >= 32
+    token_bytes = FastLlamaRunner(loaded.model, max_batch=1, max_len=64)._token_bytes()
+    budget = 2 * (len(first) + 24) * token_bytes  # two entries of this size at most
+    wave1 = [(first, long)] + [(ids, short) for ids in others]  # the others evict A's prefill copy
+    [(texts, hits1), (retry, hits2)] = run(budget, [wave1, [(first, long)]])
+    assert hits2 - hits1 == len(first) - 1  # the retry computes only the last prompt token
+    assert retry[0][0] == texts[0][0]
+    answer = texts[0][1]
+    assert len(answer) == 24
+    follow = first + answer + tok.encode(" Next case B: new job.")
+    [(_, h1), (turn, h2)] = run(budget, [wave1, [(follow, short)]])
+    assert h2 - h1 >= len(first) + len(answer) - 1  # prompt and answer (all but the last token, never fed)
+    [(plain, _)] = run(0, [[(follow, short)]])
+    assert turn[0][0] == plain[0][0]
+
+
 def test_timeout_while_running(loaded):
     tok = loaded.tokenizer
     params = SamplingParams(max_tokens=400, temperature=0.0, ignore_eos=True)
@@ -228,6 +283,18 @@ def test_prefix_store_reuses_up_to_the_first_different_token():
     assert store.lookup(stored, 30)[1] == 30  # nor past the limit (the last prompt token is computed)
     assert store.lookup(stored[:10] + [999] * 30, 40) is None  # no whole block in common: no reuse
     assert store.covered(stored) == 40
+
+
+def test_prefix_store_drops_an_entry_a_longer_one_extends():
+    from model_service.prefix_cache import PrefixStore
+
+    store = PrefixStore(budget_bytes=1 << 20, block=16)
+    prompt, other = list(range(40)), list(range(30)) + [999] * 10
+    store.add(prompt, torch.zeros(1, 2, 1, 40, 4))
+    store.add(other, torch.zeros(1, 2, 1, 40, 4))  # shares one block only: kept
+    store.add(prompt + [7] * 20, torch.zeros(1, 2, 1, 60, 4))  # the prompt and its answer
+    assert len(store._entries) == 2 and store.bytes == (40 + 60) * 2 * 4 * 4
+    assert store.lookup(prompt + [7] * 20 + [1], 61)[1] == 60 and store.lookup(other, 40)[1] == 40
 
 
 def test_loads_a_gguf_file_and_a_hf_folder(loaded):
