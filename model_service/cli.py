@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     # Sleeping (not spinning) OpenMP workers: on a small CPU shared with the web app, workers and Redis,
     # spinning threads that lose their core make every parallel region wait a scheduler tick (5-10x
     # slower steps measured). Must be set before torch loads libgomp; an explicit setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "GOMP_SPINCOUNT" not in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cfg = config_from_args(argv)
     logging.basicConfig(level=cfg.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
