@@ -66,6 +66,9 @@ BIG_TARGET_MINUTES = 8.0
 FINAL = {"succeeded", "failed", "needs_review"}
 BATCH_FINAL = {"done", "failed"}
 RESULTS_JSON = ROOT / "benchmarks" / "results" / "pipeline_llm_width.json"
+MODEL_COUNTERS = {"vllm:request_success_total": "requests", "vllm:prompt_tokens_total": "prompt_tokens",
+                  "vllm:prefix_cache_hits_total": "prompt_tokens_cached",
+                  "vllm:generation_tokens_total": "generated_tokens"}
 INDICATIONS = [
     "Persistent headache for two weeks; rule out intracranial mass.",
     "Fall from standing height, on anticoagulants; rule out haemorrhage.",
@@ -213,6 +216,22 @@ class Api:
 
     def get(self, url: str) -> dict:
         return self._get(url).json()
+
+    def model_counters(self) -> dict[str, float]:
+        """The model service's counters now (``/metrics``): requests finished, prompt tokens, prompt tokens
+        found in the prefix cache, generated tokens; {} when they cannot be read."""
+        import httpx
+
+        try:
+            text = httpx.get(f"{self.stack.model_url}/metrics", timeout=10).text
+        except httpx.HTTPError:
+            return {}
+        out = dict.fromkeys(MODEL_COUNTERS.values(), 0.0)
+        for line in text.splitlines():
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if name in MODEL_COUNTERS:
+                out[MODEL_COUNTERS[name]] += float(line.rsplit(" ", 1)[1])
+        return out
 
     def get_csv(self, url: str) -> list[dict]:
         return list(csv.DictReader(io.StringIO(self._get(url).content.decode("utf-8-sig"))))
@@ -368,9 +387,12 @@ def summarize(outcomes: list[dict], *, items: int, seconds: float) -> dict:
     return out
 
 
-def run_phase(label: str, fn: Callable[[float], list[dict]], *, items: int, timeout: float) -> dict:
-    """``fn(deadline)`` -> outcomes; the phase's figures, or ``{"error": ...}``."""
+def run_phase(label: str, fn: Callable[[float], list[dict]], *, items: int, timeout: float,
+              counters: Callable[[], dict] | None = None) -> dict:
+    """``fn(deadline)`` -> outcomes; the phase's figures, or ``{"error": ...}``. With ``counters`` (the
+    model service's, :meth:`Api.model_counters`), also what the model service did during the phase."""
     print(f"  {label}: {items} item(s) ...", flush=True)
+    before = counters() if counters else {}
     started = time.monotonic()
     try:
         outcomes = fn(started + timeout)
@@ -386,6 +408,15 @@ def run_phase(label: str, fn: Callable[[float], list[dict]], *, items: int, time
           + ("" if out["valid"] else "  [not a valid measurement]"), flush=True)
     for error in out.get("errors", []):
         print(f"      error: {error[:300]}", flush=True)
+    after = counters() if counters else {}
+    if before and after:
+        used = {k: round(after[k] - before[k]) for k in after}
+        out["model_service"] = used
+        prompt, cached = used["prompt_tokens"], used["prompt_tokens_cached"]
+        share = 100 * cached / prompt if prompt else 0
+        print(f"      model service: {used['requests']} requests ({used['requests'] / items:.2f} per item), "
+              f"{prompt} prompt tokens ({share:.0f} % from the prefix cache, {prompt - cached} computed), "
+              f"{used['generated_tokens']} generated", flush=True)
     return out
 
 
@@ -420,8 +451,10 @@ def measure_app(app: str, api: Api, makers: dict, *, single: int, batch: int, wa
     if warmup:
         out["warmup"] = run_phase(f"{app} warm-up (not timed)", sequential(one, warmup), items=warmup,
                                   timeout=timeout)
-    out["single"] = run_phase(f"{app} one at a time", sequential(one, single), items=single, timeout=timeout)
-    out["batch"] = run_phase(f"{app} batch", lambda d: many(batch, d), items=batch, timeout=timeout)
+    out["single"] = run_phase(f"{app} one at a time", sequential(one, single), items=single, timeout=timeout,
+                              counters=api.model_counters)
+    out["batch"] = run_phase(f"{app} batch", lambda d: many(batch, d), items=batch, timeout=timeout,
+                             counters=api.model_counters)
     s, b = out["single"].get("items_per_minute"), out["batch"].get("items_per_minute")
     out["ratio"] = round(b / s, 2) if s and b else None
     valid = out["single"].get("valid") and out["batch"].get("valid")
@@ -437,9 +470,10 @@ def measure_app(app: str, api: Api, makers: dict, *, single: int, batch: int, wa
     return out
 
 
-def measure_big(label: str, fn: Callable[[float], list[dict]], *, items: int, timeout: float) -> dict:
+def measure_big(label: str, fn: Callable[[float], list[dict]], *, items: int, timeout: float,
+                counters: Callable[[], dict] | None = None) -> dict:
     print(f"{label}:", flush=True)
-    out = run_phase(label, fn, items=items, timeout=timeout)
+    out = run_phase(label, fn, items=items, timeout=timeout, counters=counters)
     if "error" not in out:
         out["minutes"] = round(out["seconds"] / 60, 2)
         ok = out["minutes"] < BIG_TARGET_MINUTES
@@ -550,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="default: SQLite in the scratch folder")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, database)")
     parser.add_argument("--json-out", type=Path, default=RESULTS_JSON)
+    parser.add_argument("--tag", default=None,
+                        help="prefix of the generated application ids (default: from the clock); the same "
+                             "tag gives the same finance items and prompts, to compare settings")
     args = parser.parse_args(argv)
 
     apps = [] if args.apps.strip() in ("", "none") else [a.strip() for a in args.apps.split(",") if a.strip()]
@@ -571,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the stack is stopped on SIGTERM too
     var = ROOT / "var" / f"bench-llm-width-{os.getpid()}"
     first_unit = 1000 if not args.database_url else 1000 * (int(time.time()) % 1_000_000)
-    tag = f"W{int(time.time()) % 100000:05d}"
+    tag = args.tag or f"W{int(time.time()) % 100000:05d}"
     report: dict = {
         "config": {"apps": apps, "sizes": {a: sizes[a] for a in apps}, "width": args.width,
                    "cpu_workers": args.cpu_workers, "warmup": args.warmup, "web": args.web,
@@ -619,12 +656,13 @@ def main(argv: list[str] | None = None) -> int:
             report["fleet"] = measure_big(
                 f"fleet: {n} FD001 engines in one CSV",
                 lambda d: engines_upload(api, makers["manufacturing"], n, deadline=d), items=n,
-                timeout=args.timeout)
+                timeout=args.timeout, counters=api.model_counters)
         if args.finance_300:
             n = args.finance_300_rows
             report["finance_300"] = measure_big(
                 f"finance-300: a batch of {n} applications",
-                lambda d: finance_batch(api, makers["finance"], n, deadline=d), items=n, timeout=args.timeout)
+                lambda d: finance_batch(api, makers["finance"], n, deadline=d), items=n, timeout=args.timeout,
+                counters=api.model_counters)
         phases = [p for r in report["apps"].values() for k, p in r.items()
                   if k in ("warmup", "single", "batch")]
         phases += [report[k] for k in ("fleet", "finance_300") if k in report]
