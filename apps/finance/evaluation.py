@@ -141,7 +141,8 @@ def extraction_metrics(items: list[dict], outcomes: list[dict]) -> dict:
 def judgment_run(*, items: list[dict], language: str, version: int | None = None,
                  concurrency: int = CONCURRENCY) -> list[dict]:
     """The judgment over labelled items: ``{"id", "bad", "score", "level", "label_probs", "status",
-    "problems", "model", "prompt"}`` each (``score`` None when no usable answer)."""
+    "problems", "model", "prompt", "tries", "first_try_ok"}`` each (``score`` None when no usable
+    answer; ``tries``: 2 when the first answer was refused and asked for again)."""
     from apps.finance.services.llm import judgment_score, judgment_step
 
     def one(item):
@@ -150,13 +151,15 @@ def judgment_run(*, items: list[dict], language: str, version: int | None = None
         return {"id": item["id"], "bad": item["creditability"] == "bad",
                 "score": judgment_score(block) if step.ok else None, "level": block.get("risk_level"),
                 "label_probs": block.get("label_probs") or {}, "status": step.status,
-                "problems": list(step.problems), "model": step.model, "prompt": step.prompt_label}
+                "problems": list(step.problems), "model": step.model, "prompt": step.prompt_label,
+                "tries": len(step.tries), "first_try_ok": bool(step.tries) and not step.tries[0]["problems"]}
 
     return _map(one, items, concurrency)
 
 
 def judgment_metrics(runs: list[dict]) -> dict:
-    """AUC of the judgment's score against default, its answer share and spread (Django-free)."""
+    """AUC of the judgment's score against default, its answer share and spread, and what it cost: the
+    share of first answers the gate let through and model calls per item (Django-free)."""
     import numpy as np
 
     answered = [r for r in runs if r["score"] is not None]
@@ -166,7 +169,10 @@ def judgment_metrics(runs: list[dict]) -> dict:
     levels = {r["level"] for r in answered}
     figures = {"auc": 0.5 if auc is None else auc, "answered": len(answered) / len(runs) if runs else 0.0,
                "distinct_levels": float(len(levels)),
-               "distinct_scores": float(len(set(np.round(scores, 4)))) if len(answered) else 0.0}
+               "distinct_scores": float(len(set(np.round(scores, 4)))) if len(answered) else 0.0,
+               "first_try_accepted": (sum(1 for r in runs if r.get("first_try_ok")) / len(runs)
+                                      if runs else 0.0),
+               "tries_per_item": sum(r.get("tries", 1) for r in runs) / len(runs) if runs else 0.0}
     for level in (1, 2, 3):
         figures[f"level_{level}_share"] = (sum(1 for r in answered if r["level"] == level) / len(answered)
                                            if answered else 0.0)

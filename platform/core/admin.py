@@ -84,8 +84,8 @@ class PromptTemplateAdmin(admin.ModelAdmin):
         # Versions are immutable; which one is active changes on the prompts page (core:prompts), which
         # asks for measured figures first.
         if obj is not None:
-            return ("name", "version", "language", "body", "output_schema", "description", "source",
-                    "is_enabled", "created_at", "created_by")
+            return ("name", "version", "language", "body", "output_schema", "sampling", "description",
+                    "source", "is_enabled", "created_at", "created_by")
         return ("source", "is_enabled", "created_at", "created_by")
 
     def save_model(self, request, obj, form, change):

@@ -20,11 +20,13 @@ the reasons. What an app may rely on:
   :class:`LLMOutputInvalid` (any ``ValueError``) with the reason; the step is then ``rejected``.
 - **Gate**: ``gate(value)`` returns the problems that make the output unusable (loops, debris,
   contradictions with the facts; :mod:`core.quality` has the checks); any problem rejects the answer.
+- **First try**: greedy, with the template version's own repetition controls if its ``sampling`` sets
+  any (``v<N>.meta.json``; e.g. finance's risk judgment v2, whose greedy answers looped).
 - **One retry with other settings**: an answer that is not JSON, fails validation or the gate is asked
   for once more with the model service's repetition controls, a little temperature and another seed
-  (:data:`RETRY_SETTINGS`). If the second answer fails too, the step is ``rejected``: the value is
-  withheld and ``problems`` holds both tries' reasons (``1: ...``, ``2: ...``); ``meta()["tries"]``
-  records each try's settings and problems.
+  (:data:`RETRY_SETTINGS`, never weaker than the first try's). If the second answer fails too, the
+  step is ``rejected``: the value is withheld and ``problems`` holds both tries' reasons (``1: ...``,
+  ``2: ...``); ``meta()["tries"]`` records each try's settings and problems.
 - **Failure of the model service**: a transient error (service down, 503, circuit open) is raised for
   the job to retry while it has attempts left (``final_attempt=False``); on the final attempt, and for a
   permanent error (the service rejects the request: a 4xx), the step is ``unavailable`` with the
@@ -146,10 +148,11 @@ def llm_step(*, template: str, language: str, variables: dict[str, Any], max_tok
         schema = narrow_schema(copy.deepcopy(row.output_schema)) if narrow_schema else row.output_schema
         extra["response_format"] = {"type": "json_schema", "json_schema": {
             "name": row.name.rsplit(".", 1)[-1], "schema": schema, "strict": True}}
-    if frequency_penalty:
-        extra["frequency_penalty"] = frequency_penalty
     started = time.monotonic()
-    first = {"temperature": 0.0, "seed": seed}
+    # The first try is greedy, with the version's own repetition controls if it has any.
+    first = {"temperature": 0.0, "seed": seed, **(row.sampling or {})}
+    if frequency_penalty:
+        first["frequency_penalty"] = max(frequency_penalty, first.get("frequency_penalty", 0.0))
     try:
         _attempt(step, client, row, messages, max_tokens, top_logprobs, extra, first, validate, gate)
     except TransientModelError as exc:
@@ -159,9 +162,9 @@ def llm_step(*, template: str, language: str, variables: dict[str, Any], max_tok
     except ModelServiceError as exc:
         return _unavailable(step, exc, started, f"the model service refused the request: {exc}")
     if step.status == REJECTED and retry:
-        settings = {**RETRY_SETTINGS, "seed": (seed or 0) + 1}
-        if frequency_penalty:
-            settings["frequency_penalty"] = max(frequency_penalty, RETRY_SETTINGS["frequency_penalty"])
+        settings = {**(row.sampling or {}), **RETRY_SETTINGS, "seed": (seed or 0) + 1}
+        for key in ("repetition_penalty", "frequency_penalty"):  # never weaker than the first try's
+            settings[key] = max(settings[key], first.get(key, settings[key]))
         try:
             _attempt(step, client, row, messages, max_tokens, top_logprobs, extra, settings, validate, gate)
         except ModelServiceError as exc:

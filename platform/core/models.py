@@ -176,6 +176,10 @@ class PromptTemplate(models.Model):
     output_schema = models.JSONField(null=True, blank=True,
                                      help_text=_("JSON Schema of the constrained answer"))
     description = models.CharField(max_length=300, blank=True)
+    sampling = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The first try's repetition controls, e.g. {\"repetition_penalty\": 1.2} "
+                    "(v<N>.meta.json's \"sampling\"); empty: plain greedy decoding"))
     source = models.CharField(max_length=200, blank=True, help_text=_("The file it was seeded from, if any."))
     is_enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -193,13 +197,23 @@ class PromptTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.language})"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from core.prompts import sampling_problems
+
+        problems = sampling_problems(self.sampling)
+        if problems:
+            raise ValidationError({"sampling": problems})
+
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            original = PromptTemplate.objects.filter(pk=self.pk).values("body", "output_schema", "name",
-                                                                        "version", "language").first()
+            original = PromptTemplate.objects.filter(pk=self.pk).values(
+                "body", "output_schema", "sampling", "name", "version", "language").first()
             if original and (
                 original["body"] != self.body
                 or original["output_schema"] != self.output_schema
+                or original["sampling"] != self.sampling
                 or (original["name"], original["version"], original["language"])
                 != (self.name, self.version, self.language)
             ):

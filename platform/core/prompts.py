@@ -4,6 +4,10 @@ registry), seeded into :class:`core.models.PromptTemplate` rows, then rendered i
 
 A body has a ``[system]`` section and a ``[user]`` section; variables are ``string.Template``
 placeholders (``$report``); a missing variable is an error, never silently blank.
+
+``v<N>.meta.json`` may hold a ``"description"`` and a ``"sampling"`` object: the first try's repetition
+controls (:data:`SAMPLING_LIMITS`), stored with the version like its text, so a version that decodes
+differently is a new version, measured before it is activated.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import json
 import logging
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -22,6 +26,14 @@ logger = logging.getLogger(__name__)
 
 _FILE_RE = re.compile(r"^v(?P<version>\d+)\.(?P<lang>en|zh-hans)\.txt$")
 _SECTION_RE = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
+
+
+# What a version's "sampling" may set on its first try, and the allowed range of each (the model
+# service's own limits). Temperature and seed are the step's: greedy first, sampled on the retry.
+SAMPLING_LIMITS: dict[str, tuple[float, float]] = {
+    "repetition_penalty": (0.5, 2.0), "frequency_penalty": (-2.0, 2.0), "presence_penalty": (-2.0, 2.0),
+    "min_p": (0.0, 1.0),
+}
 
 
 class PromptError(Exception):
@@ -37,6 +49,7 @@ class PromptFile:
     output_schema: dict | None
     description: str
     source: str
+    sampling: dict = field(default_factory=dict)
 
 
 def prompt_files(apps_dir: Path | None = None) -> list[PromptFile]:
@@ -69,12 +82,33 @@ def prompt_files(apps_dir: Path | None = None) -> list[PromptFile]:
                                       f"invalid JSON: {exc}") from None
                 body = path.read_text(encoding="utf-8")
                 split_sections(body, name=str(path))  # validate early
+                sampling = meta.get("sampling") or {}
+                problems = sampling_problems(sampling)
+                if problems:
+                    raise PromptError(f"{meta_path}: \"sampling\": {'; '.join(problems)}")
                 found.append(PromptFile(
                     name=f"{app}.{folder.name}", version=version, language=match["lang"], body=body,
                     output_schema=schema, description=str(meta.get("description", ""))[:300],
-                    source=_source(path, base),
+                    source=_source(path, base), sampling=dict(sampling),
                 ))
     return found
+
+
+def sampling_problems(sampling) -> list[str]:
+    """What is wrong with a version's ``sampling`` object (empty when nothing): unknown keys, values
+    that are not numbers or out of range (:data:`SAMPLING_LIMITS`)."""
+    if not isinstance(sampling, dict):
+        return [f"expected an object, got {type(sampling).__name__}"]
+    problems = []
+    for key, value in sampling.items():
+        if key not in SAMPLING_LIMITS:
+            problems.append(f"{key!r} is not one of {', '.join(SAMPLING_LIMITS)}")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(f"{key} must be a number, got {value!r}")
+        elif not SAMPLING_LIMITS[key][0] <= value <= SAMPLING_LIMITS[key][1]:
+            low, high = SAMPLING_LIMITS[key]
+            problems.append(f"{key} must be between {low} and {high}, got {value}")
+    return problems
 
 
 def _source(path: Path, base: Path) -> str:

@@ -135,7 +135,8 @@ def prompt_overview() -> list[dict]:
         if row.is_enabled and row.language not in entry["active"]:
             entry["active"][row.language] = row.version
         version = entry["versions"].setdefault(row.version, {
-            "version": row.version, "description": row.description, "source": row.source, "languages": []})
+            "version": row.version, "description": row.description, "source": row.source, "languages": [],
+            "sampling": ", ".join(f"{k} {v}" for k, v in sorted((row.sampling or {}).items()))})
         version["languages"].append({"language": row.language, "enabled": row.is_enabled,
                                      "evaluation": latest.get((row.name, row.version, row.language))})
     out = []

@@ -28,9 +28,11 @@ def prompt_templates_seed() -> dict[str, int]:
             PromptTemplate.objects.create(
                 name=pf.name, version=pf.version, language=pf.language, body=pf.body,
                 output_schema=pf.output_schema, description=pf.description, source=pf.source,
+                sampling=pf.sampling,
             )
             created += 1
-        elif existing.body != pf.body or existing.output_schema != pf.output_schema:
+        elif (existing.body, existing.output_schema, existing.sampling) != (
+                pf.body, pf.output_schema, pf.sampling):
             conflicts += 1
             logger.warning("prompt %s v%d (%s) changed on disk but versions are immutable: add v%d",
                            pf.name, pf.version, pf.language, pf.version + 1)

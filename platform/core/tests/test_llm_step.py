@@ -122,6 +122,32 @@ def test_a_rejected_answer_is_asked_again_once_with_other_settings(service):
     assert step.meta()["tries"][1]["problems"] == []
 
 
+def test_a_versions_sampling_is_its_first_try_and_the_retry_is_never_weaker(service):
+    from core.models import PromptTemplate
+
+    PromptTemplate.objects.filter(name="core.step_test").update(
+        sampling={"repetition_penalty": 1.5, "frequency_penalty": 0.1, "min_p": 0.05})
+    replies, seen = service
+    replies += [answer('{"level": 1, "text": "fine fine fine"}'), answer('{"level": 1, "text": "fine"}')]
+    step = run(gate=lambda value: ["the text repeats itself"] if "fine fine" in value["text"] else [],
+               frequency_penalty=0.2)
+    assert step.ok
+    first, second = seen
+    assert (first["repetition_penalty"], first["frequency_penalty"], first["min_p"]) == (1.5, 0.2, 0.05)
+    assert first["temperature"] == 0.0 and first["seed"] == 0
+    # The retry keeps the version's stronger penalty and min_p, and its own frequency penalty (0.3 > 0.2).
+    assert (second["repetition_penalty"], second["frequency_penalty"], second["min_p"]) == (1.5, 0.3, 0.05)
+    assert second["temperature"] == llm.RETRY_SETTINGS["temperature"] and second["seed"] == 1
+    assert step.meta()["tries"][0]["settings"]["repetition_penalty"] == 1.5
+
+
+def test_without_sampling_the_first_try_is_plain_greedy(service):
+    replies, seen = service
+    replies.append(answer('{"level": 1, "text": "fine"}'))
+    assert run().ok
+    assert not {"repetition_penalty", "frequency_penalty", "min_p"} & set(seen[0])
+
+
 def test_the_core_quality_gate_rejects_a_looping_answer(service):
     from core.quality import json_problems
 

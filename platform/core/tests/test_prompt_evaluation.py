@@ -107,6 +107,8 @@ def test_prompts_page_for_administrators_only(app_label, client, make_user):
     assert page.status_code == 200
     body = page.content.decode()
     assert name in body and "0.800" in body and "candidate (disabled)" in body
+    # A version with first-try repetition controls says so (finance's shipped risk judgment v2 has some).
+    assert "First try: frequency_penalty 0.3, repetition_penalty 1.2" in body
     response = client.post("/prompts/", {"name": name, "version": "3"}, follow=True)
     assert "was not activated" in response.content.decode()
     client.post("/prompts/", {"name": name, "version": "2"})

@@ -46,3 +46,45 @@ def test_newest_enabled_version_is_used():
     assert prompt_template_get(name="core.t2", language="zh-hans").version == 2  # falls back to English
     PromptTemplate.objects.filter(name="core.t2", version=2).update(is_enabled=False)
     assert prompt_template_get(name="core.t2").version == 1
+
+
+def test_the_shipped_sampling_is_seeded_with_its_version():
+    from core.models import PromptTemplate
+
+    for pf in prompt_files():
+        row = PromptTemplate.objects.get(name=pf.name, version=pf.version, language=pf.language)
+        assert row.sampling == pf.sampling
+    assert any(pf.sampling for pf in prompt_files()), "no shipped version sets its first try's sampling"
+
+
+def test_a_versions_sampling_is_checked_and_immutable(tmp_path):
+    from django.core.exceptions import ValidationError
+
+    from core.models import PromptTemplate
+    from core.prompts import sampling_problems
+
+    assert sampling_problems({"repetition_penalty": 1.2, "min_p": 0.05}) == []
+    assert sampling_problems({"temperature": 0.7}) == [
+        "'temperature' is not one of repetition_penalty, frequency_penalty, presence_penalty, min_p"]
+    assert sampling_problems({"repetition_penalty": 5}) == [
+        "repetition_penalty must be between 0.5 and 2.0, got 5"]
+    assert sampling_problems({"min_p": "high"}) == ["min_p must be a number, got 'high'"]
+    assert sampling_problems([1.2]) == ["expected an object, got list"]
+
+    folder = tmp_path / "apps" / "finance" / "prompts" / "risk_judgment"
+    folder.mkdir(parents=True)
+    (folder / "v1.en.txt").write_text("[user]\n$report", encoding="utf-8")
+    (folder / "v1.meta.json").write_text('{"sampling": {"repetition_penalty": 9}}', encoding="utf-8")
+    with pytest.raises(PromptError, match=r"v1\.meta\.json: \"sampling\": repetition_penalty must be"):
+        prompt_files(tmp_path / "apps")
+
+    template = PromptTemplate(name="core.s", version=1, language="en", body="[user]\nhi",
+                              sampling={"repetition_penalty": 3})
+    with pytest.raises(ValidationError, match="between 0.5 and 2.0"):
+        template.full_clean()
+    template.sampling = {"repetition_penalty": 1.2}
+    template.full_clean()
+    template.save()
+    template.sampling = {"repetition_penalty": 1.3}
+    with pytest.raises(ValueError, match="immutable"):
+        template.save()
