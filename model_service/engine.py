@@ -13,6 +13,10 @@ checks the engine with a one-token forward pass; while that self-check fails the
 itself unhealthy (``/health`` answers 503) and repeats the check every ``probe_interval`` seconds.
 :meth:`Engine.results` never waits for ever (see ``engine_guard.py``). Request and row types are in
 ``generation.py``.
+
+Memory: the runner's cache grows with the rows and contexts it holds and keeps its size between
+requests (growing it again costs more than a request's prefill); after ``release_after`` seconds with no
+work the engine has the runner give it back (``runner.release``).
 """
 
 from __future__ import annotations
@@ -87,6 +91,10 @@ class Engine(EngineGuard):
         self._next_probe = 0.0
         self.poll_interval = 1.0  # how often a waiting client checks that it will be answered
         self.deadline_grace = 30.0  # seconds past a request's deadline before the client gives up
+        # Seconds without work before the runner gives back the cache memory it kept between requests
+        # (``runner.release``); None: never.
+        self.release_after: float | None = 30.0
+        self._idle_since: float | None = None
 
     # ----- public API (event-loop side) ------------------------------------------------------
     def start(self) -> None:
@@ -139,6 +147,7 @@ class Engine(EngineGuard):
                     while not self._stop and not self._has_work():
                         if not self.healthy and time.monotonic() >= self._next_probe:
                             break
+                        self._release_if_idle()
                         self._cond.wait(timeout=min(1.0, self.probe_interval))
                     if self._stop:
                         break
@@ -189,11 +198,25 @@ class Engine(EngineGuard):
                 self.tuner.after_step(time.perf_counter() - t0, tokens)
         if not self._rows and not self._prefilling:
             self.runner.reset()
+            self._idle_since = time.monotonic()
         self.metrics.running.set(self.num_running)
         self.metrics.waiting.set(self._n_waiting)
         cache_bytes = getattr(self.runner, "cache_bytes", None)
         if cache_bytes:
             self.metrics.kv_cache_bytes.set(cache_bytes())
+
+    def _release_if_idle(self) -> None:
+        """Give back the runner's kept cache memory once the engine has been idle ``release_after`` s."""
+        if (self._idle_since is None or self.release_after is None
+                or time.monotonic() - self._idle_since < self.release_after):
+            return
+        self._idle_since = None
+        release = getattr(self.runner, "release", None)
+        if release is not None:
+            release()
+            cache_bytes = getattr(self.runner, "cache_bytes", None)
+            if cache_bytes:
+                self.metrics.kv_cache_bytes.set(cache_bytes())
 
     def _drop_dead_waiting(self, now: float) -> None:
         if not self._waiting:
@@ -476,9 +499,10 @@ class Engine(EngineGuard):
                 self._close(self._waiting.popleft(), Delta(error=message), waiting=True)
         try:
             self.runner.drop_prefills()
-            self.runner.reset()
+            getattr(self.runner, "release", self.runner.reset)()  # after a failure, start small
         except Exception:  # pragma: no cover - best effort
             log.exception("runner reset failed")
+        self._idle_since = None
 
     def _flush(self) -> None:
         if not self._events:

@@ -226,6 +226,8 @@ class FastLlamaRunner:
         if rows <= cur_rows and length <= cur_len:
             return
         new_rows = cur_rows if rows <= cur_rows else min(self.max_rows, max(rows, 2 * cur_rows))
+        if self.max_rows - new_rows <= new_rows // 8:  # 32 of 33 rows: take the last one now, not in
+            new_rows = self.max_rows                   # a second copy of the whole cache a step later
         new_len = cur_len if length <= cur_len else min(self.max_len, max(length, 2 * cur_len))
         if rows > new_rows or length > new_len:
             raise ValueError(f"KV cache limit exceeded ({rows} rows, {length} positions)")
@@ -244,10 +246,17 @@ class FastLlamaRunner:
         return self.kv.numel() * self.kv.element_size()
 
     def reset(self) -> None:
-        """Shrink the cache back to its initial size (called when no row is left)."""
+        """No row is left: forget them. The cache keeps its size, so the next request (or the next
+        batch) does not pay for allocating, zeroing and copying it again (a grown cache is hundreds of
+        MB: 243 ms to regrow 8 rows x 512 positions, 1.2 s to go from 32 to 33 rows on a 2-core
+        machine); :meth:`release` gives the memory back once the engine has been idle a while."""
         self.n_active = 0
         self.lengths = []
         self.pending = {}
+
+    def release(self) -> None:
+        """Shrink the cache back to its initial size (no row may be active)."""
+        self.reset()
         if self.kv.shape[2] > self.init_rows or self._cap > self.init_len:
             self.kv = self._alloc(self.init_rows, self.init_len)
 

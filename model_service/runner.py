@@ -61,8 +61,10 @@ class Runner(Protocol):
         ...
 
     def reset(self) -> None:
-        """No rows left: release what memory can be released."""
+        """No rows left: forget their state (buffers may be kept for the next rows)."""
         ...
+
+    # Optional: ``release()`` gives back memory kept by ``reset`` (the engine calls it when idle).
 
 
 def fast_path_problem(model: Any, multi_device: bool) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import torch
@@ -61,8 +62,44 @@ def test_fast_runner_cache_grows_and_shrinks(loaded):
     assert runner.cache_bytes() > small
     with pytest.raises(ValueError):
         runner._ensure(64, 10)  # beyond max_batch + 1 rows: memory stays bounded
-    runner.reset()
+    grown = runner.cache_bytes()
+    runner.reset()  # no row left: the cache keeps its size for the next ones
+    assert runner.cache_bytes() == grown and runner.n_active == 0
+    runner.release()
     assert runner.cache_bytes() == small
+    for rows, expected in ((3, 4), (5, 8), (9, 17)):  # doubling, but 16 of 17 rows would leave one
+        runner._ensure(rows, 16)                        # for a second full copy later: all 17 at once
+        assert runner.kv.shape[2] == expected
+
+
+def test_engine_keeps_the_cache_between_requests_and_releases_it_when_idle(loaded):
+    tok = loaded.tokenizer
+    runner = FastLlamaRunner(loaded.model, max_batch=4, max_len=512, init_rows=1, init_len=8)
+    small = runner.cache_bytes()
+    grammars = GrammarService(loaded.tokenizer, loaded.model.config.vocab_size, loaded.eos_token_ids)
+    engine = Engine(runner, tok, grammars, Metrics("test-release"), eos_ids=loaded.eos_token_ids,
+                    max_batch=4, max_queue=16, max_len=512)
+    engine.release_after = 1.5
+    engine.start()
+
+    async def one():
+        params = SamplingParams(max_tokens=4, temperature=0.0, ignore_eos=True)
+        req = GenRequest(tok.encode(PROMPTS[2]), params)
+        engine.submit([req])
+        return [d async for d in engine.results([req])]
+
+    try:
+        asyncio.run(one())
+        kept = runner.cache_bytes()
+        assert kept > small and runner.n_active == 0  # done, and the grown cache is kept
+        asyncio.run(one())
+        assert runner.cache_bytes() == kept  # the second request reused it
+        deadline = time.monotonic() + 10
+        while runner.cache_bytes() != small and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runner.cache_bytes() == small  # idle past release_after: given back
+    finally:
+        engine.stop()
 
 
 def _run_engine(loaded, runner, requests, **kw):
