@@ -72,7 +72,7 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
     if template not in TEMPLATES:
         raise LookupError(f"manufacturing has no labelled set for {template!r}")
     units = list(UNITS)[:limit]
-    grounded = passed = top = answered = numbers_ok = 0
+    grounded = passed = top = answered = numbers_ok = first_ok = tries = 0
     recall: list[float] = []
     failures: list[dict] = []
     model = ""
@@ -81,6 +81,8 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
         step = explanation_step(variables=item["variables"], prediction=item["prediction"],
                                 summary=item["summary"], language=language, version=version)
         model = model or step.model
+        tries += len(step.tries) or 1
+        first_ok += bool(step.tries) and not step.tries[0]["problems"]
         try:
             value = explanation_valid(step.parsed)
         except ValueError:
@@ -110,6 +112,8 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
     metrics = {"grounded": grounded / n if n else 0.0, "gate_pass_rate": passed / n if n else 0.0,
                "top_driver_named": top / n if n else 0.0,
                "drivers_recall": sum(recall) / n if n else 0.0,
-               "numbers_right": numbers_ok / answered if answered else 0.0}
+               "numbers_right": numbers_ok / answered if answered else 0.0,
+               # what it cost: first answers the gate let through, model calls per engine (2: asked again)
+               "first_try_accepted": first_ok / n if n else 0.0, "tries_per_item": tries / n if n else 0.0}
     return {"n": n, "model": model, "metrics": metrics, "primary": "grounded", "higher_is_better": True,
             "failures": failures}
