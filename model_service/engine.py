@@ -12,11 +12,7 @@ and every request taken from the queue in that iteration) with an error, resets 
 checks the engine with a one-token forward pass; while that self-check fails the engine reports
 itself unhealthy (``/health`` answers 503) and repeats the check every ``probe_interval`` seconds.
 :meth:`Engine.results` never waits for ever (see ``engine_guard.py``). Request and row types are in
-``generation.py``.
-
-Memory: the runner's cache grows with the rows and contexts it holds and keeps its size between
-requests (growing it again costs more than a request's prefill); after ``release_after`` seconds with no
-work the engine has the runner give it back (``runner.release``).
+``generation.py``; idle memory release in ``engine_guard.py``.
 """
 
 from __future__ import annotations
@@ -91,8 +87,7 @@ class Engine(EngineGuard):
         self._next_probe = 0.0
         self.poll_interval = 1.0  # how often a waiting client checks that it will be answered
         self.deadline_grace = 30.0  # seconds past a request's deadline before the client gives up
-        # Seconds without work before the runner gives back the cache memory it kept between requests
-        # (``runner.release``); None: never.
+        # Seconds idle before the runner gives back the cache it kept between requests (None: never).
         self.release_after: float | None = 30.0
         self._idle_since: float | None = None
 
@@ -204,19 +199,6 @@ class Engine(EngineGuard):
         cache_bytes = getattr(self.runner, "cache_bytes", None)
         if cache_bytes:
             self.metrics.kv_cache_bytes.set(cache_bytes())
-
-    def _release_if_idle(self) -> None:
-        """Give back the runner's kept cache memory once the engine has been idle ``release_after`` s."""
-        if (self._idle_since is None or self.release_after is None
-                or time.monotonic() - self._idle_since < self.release_after):
-            return
-        self._idle_since = None
-        release = getattr(self.runner, "release", None)
-        if release is not None:
-            release()
-            cache_bytes = getattr(self.runner, "cache_bytes", None)
-            if cache_bytes:
-                self.metrics.kv_cache_bytes.set(cache_bytes())
 
     def _drop_dead_waiting(self, now: float) -> None:
         if not self._waiting:

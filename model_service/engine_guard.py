@@ -6,6 +6,10 @@ engine thread repeats the check every ``probe_interval`` seconds. :meth:`EngineG
 clients wait on: if nothing arrives for ``poll_interval`` seconds it checks that an answer can still
 come, and ends the request with an error itself when the engine thread is gone or the request is
 ``deadline_grace`` seconds past its deadline (a step that never returns).
+
+Memory: the runner's cache grows with the rows and contexts it holds and keeps its size between
+requests (growing it again costs more than a request's prefill); after ``release_after`` seconds with no
+work, :meth:`EngineGuard._release_if_idle` has the runner give it back (``runner.release``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,21 @@ class EngineGuard:
     poll_interval: float
     deadline_grace: float
     _next_probe: float
+    release_after: float | None
+    _idle_since: float | None
+
+    def _release_if_idle(self) -> None:
+        """Give back the runner's kept cache memory once the engine has been idle ``release_after`` s."""
+        if (self._idle_since is None or self.release_after is None
+                or time.monotonic() - self._idle_since < self.release_after):
+            return
+        self._idle_since = None
+        release = getattr(self.runner, "release", None)
+        if release is not None:
+            release()
+            cache_bytes = getattr(self.runner, "cache_bytes", None)
+            if cache_bytes:
+                self.metrics.kv_cache_bytes.set(cache_bytes())
 
     def cancel(self, req: GenRequest) -> None:  # pragma: no cover - provided by Engine
         raise NotImplementedError
