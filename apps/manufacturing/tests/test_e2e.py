@@ -61,7 +61,7 @@ def test_fd001_upload_then_push(celery_worker, active_model, engineer_client, fd
             assert not r["llm_rationale"] and not r["llm_recommended_action"], r
     assert float(rows["85"]["failure_probability"]) > 0.8 and float(rows["92"]["failure_probability"]) < 0.2
     p85 = Prediction.objects.get(machine__machine_id="85")
-    assert p85.prompt_template == "manufacturing.failure_explanation" and p85.prompt_version == 3
+    assert p85.prompt_template == "manufacturing.failure_explanation" and p85.prompt_version == 4
     assert p85.timings["llm_s"] > 0 and p85.result["llm"]["usage"]["completion_tokens"] <= 200
     assert p85.model_version == active_model.model_version
 

@@ -199,6 +199,21 @@ def test_v2_renders_as_before_and_v3_is_shorter(lang):
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-hans"])
+def test_v4_is_v3_with_repetition_controls_on_the_first_try(lang):
+    import json
+
+    # the same messages, schema and sensor listing: only the first try's sampling differs (measured in
+    # docs/manufacturing.md: greedy v3 answers looped in rationale and were asked again)
+    assert _render(4, lang) == _render(3, lang)
+    assert (PROMPT_DIR / "v4.schema.json").read_text(encoding="utf-8") == \
+        (PROMPT_DIR / "v3.schema.json").read_text(encoding="utf-8")
+    assert prompting.sensor_listing(4) == prompting.sensor_listing(3)
+    meta = {v: json.loads((PROMPT_DIR / f"v{v}.meta.json").read_text(encoding="utf-8")) for v in (3, 4)}
+    assert "sampling" not in meta[3]
+    assert meta[4]["sampling"] == {"repetition_penalty": 1.2, "frequency_penalty": 0.3}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-hans"])
 def test_v3_lists_drivers_then_moved_sensors_and_counts_the_rest(lang):
     listing = prompting.sensor_listing(3)
     assert listing["max_sensors"] <= 8
@@ -266,13 +281,13 @@ def test_the_job_renders_the_version_its_variables_were_built_for(settings, monk
         return prompting.explanation_variables("FD001-100", _FIXED_SUMMARY, _FIXED_PREDICTION, "en",
                                                version=version)
 
-    assert llm.explanation_prompt_version("en") == 3  # the newest version is the active one
-    for built_for in (3, 2, None):  # v3 active: variables built for another version are built again
+    assert llm.explanation_prompt_version("en") == 4  # the newest version is the active one
+    for built_for in (4, 2, None):  # v4 active: variables built for another version are built again
         with pytest.raises(Stop):
             llm.llm_explain(job, variables(built_for), prediction=_FIXED_PREDICTION, summary=_FIXED_SUMMARY,
                             version=built_for)
-        assert seen["version"] == 3 and seen["variables"] == variables(3)
-    PromptTemplate.objects.filter(name=prompting.PROMPT_NAME, version=3).update(is_enabled=False)
+        assert seen["version"] == 4 and seen["variables"] == variables(4)
+    PromptTemplate.objects.filter(name=prompting.PROMPT_NAME, version__in=(3, 4)).update(is_enabled=False)
     assert llm.explanation_prompt_version("en") == 2
     with pytest.raises(Stop):
         llm.llm_explain(job, variables(2), prediction=_FIXED_PREDICTION, summary=_FIXED_SUMMARY, version=2)
