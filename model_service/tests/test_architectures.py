@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from model_service.errors import ConfigError
-from model_service.fast_llama import FastLlamaRunner
+from model_service.fast_llama import SHORT_SEGMENT, FastLlamaRunner
 from model_service.hf_runner import HFRunner
-from model_service.runner import fast_path_problem, make_runner
+from model_service.runner import Segment, fast_path_problem, make_runner
 from model_service.tests.tiny import reference_logits, tiny_model
 
 TOL = 1e-4
@@ -56,6 +56,29 @@ def test_runner_logits_match_the_models_own_forward(kind, runner_cls):
                 runner.swap_remove(0)
                 seqs = [seqs[2], seqs[1]]
 
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_fused_runner_short_and_long_segments_and_forced_tokens_match_the_models_own_forward(kind):
+    # segments up to SHORT_SEGMENT tokens attend with products on the keys in place, longer ones
+    # through SDPA: each path from position 0 and after cached positions, and forced tokens of a
+    # running row in the same pass as another row's decode token
+    assert SHORT_SEGMENT == 32
+    model = tiny_model(kind)
+    runner = FastLlamaRunner(model, max_batch=4, max_len=128)
+    a, b = list(range(3, 43)), list(range(50, 90))  # 40 tokens each
+    with torch.inference_mode():
+        runner.prefill(a[:35], 0, want_logits=False)  # SDPA, causal from 0
+        assert _err(runner.prefill(a[35:], 35, want_logits=True), reference_logits(model, a)) < TOL  # short
+        runner.activate()
+        runner.prefill(b[:3], 0, want_logits=False)  # short from 0
+        assert _err(runner.prefill(b[3:], 3, want_logits=True), reference_logits(model, b)) < TOL  # SDPA
+        runner.activate()
+        order, logits = runner.step([7, 9], [40, 40], [Segment(0, [11, 12, 13], 41)])
+    assert order == [1, 0]
+    assert _err(logits[0], reference_logits(model, b + [9])) < TOL
+    assert _err(logits[1], reference_logits(model, a + [7, 11, 12, 13])) < TOL
+    assert runner.lengths == [44, 41]
 
 def test_sliding_window_batch_of_different_lengths_gives_unbatched_greedy_tokens():
     model = tiny_model("mistral-sliding")
