@@ -77,10 +77,15 @@ def explanation_valid(parsed: Any) -> dict:
 
 def _narrow(summary: dict[str, Any], prediction: dict | None = None, version: int | None = None):
     """The schema with the sensor enum cut to the sensors in the prompt: v2 every scored sensor, a version
-    with a ``sensor_listing`` (v3) the listed ones (:func:`prompting.listed_sensors`); v1: unchanged."""
+    with a ``sensor_listing`` (v3) the listed ones (:func:`prompting.listed_sensors`), or every scored
+    sensor when nothing is listed (the full enum let the model name sensors the data does not have);
+    v1: unchanged. ``drivers`` then holds at most as many items as the enum has sensors: with one or two
+    sensors listed the small model filled the array up to ``maxItems`` with the same sensor again, which
+    the gate refuses (12 of a 100-engine fleet had no explanation for that alone, after both tries)."""
     listing = prompting.sensor_listing(version)
-    scored = list((summary or {}).get("sensors") or {}) if listing is None else \
-        prompting.listed_sensors(summary or {}, prediction or {}, listing)
+    scored = list((summary or {}).get("sensors") or {})
+    if listing is not None:
+        scored = prompting.listed_sensors(summary or {}, prediction or {}, listing) or scored
 
     def narrow(schema: dict) -> dict:
         try:
@@ -89,6 +94,10 @@ def _narrow(summary: dict[str, Any], prediction: dict | None = None, version: in
             return schema
         if "enum" in prop and scored:
             prop["enum"] = [s for s in prop["enum"] if s in scored] or prop["enum"]
+            drivers = schema["properties"]["drivers"]
+            if isinstance(drivers.get("maxItems"), int):
+                drivers["maxItems"] = max(int(drivers.get("minItems") or 0),
+                                          min(drivers["maxItems"], len(prop["enum"])))
         return schema
 
     return narrow

@@ -254,6 +254,30 @@ def test_v3_schema_enum_is_cut_to_the_listed_sensors():
     assert sorted(enum(v2)) == sorted(_FIXED_SUMMARY["sensors"])  # v2: every scored sensor, as before
 
 
+
+def test_the_drivers_array_is_cut_to_the_listed_sensors_and_an_empty_listing_keeps_the_scored_ones():
+    from apps.manufacturing.services.llm import _narrow
+
+    schema = json.loads((PROMPT_DIR / "v4.schema.json").read_text(encoding="utf-8"))
+    drivers = lambda s: s["properties"]["drivers"]  # noqa: E731
+    enum = lambda s: drivers(s)["items"]["properties"]["sensor"]["enum"]  # noqa: E731
+    assert drivers(schema)["minItems"] == 1 and drivers(schema)["maxItems"] == 3
+    assert "sensor_1" in enum(schema)  # FD001's constant sensors are in the stored enum, not in the data
+    # a healthy engine: one driver, nothing else moved -> one sensor listed, so one driver at most (the
+    # model used to name it two or three times, which the gate refuses)
+    flat = {k: {**v, "deviation_sigma": 0.1, "trend": "flat"} for k, v in _FIXED_SUMMARY["sensors"].items()}
+    healthy = {**_FIXED_SUMMARY, "sensors": flat}
+    one = {**_FIXED_PREDICTION, "drivers": [{"sensor": "sensor_12"}]}
+    narrowed = _narrow(healthy, one, 4)(json.loads(json.dumps(schema)))
+    assert enum(narrowed) == ["sensor_12"] and drivers(narrowed)["maxItems"] == 1
+    # nothing listed: every scored sensor, never the whole stored enum
+    none = _narrow(healthy, {**_FIXED_PREDICTION, "drivers": []}, 4)(json.loads(json.dumps(schema)))
+    assert sorted(enum(none)) == sorted(_FIXED_SUMMARY["sensors"]) and "sensor_1" not in enum(none)
+    assert drivers(none)["maxItems"] == 3
+    # many listed: the stored bound stays
+    full = _narrow(_FIXED_SUMMARY, _FIXED_PREDICTION, 4)(json.loads(json.dumps(schema)))
+    assert len(enum(full)) > 3 and drivers(full)["maxItems"] == 3
+
 @pytest.mark.django_db
 def test_the_job_renders_the_version_its_variables_were_built_for(settings, monkeypatch):
     from types import SimpleNamespace
