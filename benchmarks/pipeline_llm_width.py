@@ -32,7 +32,7 @@ each on a 2-core machine). The summary is printed and written to
 ``benchmarks/results/pipeline_llm_width.json``.
 
 Usage: ``.venv/bin/python benchmarks/pipeline_llm_width.py [--apps finance,manufacturing,medical]
-[--single 4] [--batch 48] [--medical-batch 12] [--width 32] [--cpu-workers 2] [--fleet] [--finance-300]
+[--single 8] [--batch 48] [--medical-batch 12] [--width 32] [--cpu-workers 2] [--fleet] [--finance-300]
 [--keep] [--database-url URL]`` (``--help`` lists every size). Exit status: 0 when every phase ran
 (whatever the verdicts), 1 when a phase failed or timed out, 2 when the stack did not start.
 """
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=None, help="one-at-a-time items for every app")
     parser.add_argument("--batch", type=int, default=None, help="batch items for every app")
     for app, batch in (("finance", 48), ("manufacturing", 48), ("medical", 12)):
-        parser.add_argument(f"--{app}-single", type=int, default=None, help="default 4 (or --single)")
+        parser.add_argument(f"--{app}-single", type=int, default=None, help="default 8 (or --single)")
         parser.add_argument(f"--{app}-batch", type=int, default=None,
                             help=f"default {batch} (or --batch)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed single items per app first")
@@ -595,7 +595,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown app(s) {', '.join(unknown)}; choose from {', '.join(APPS)}")
     sizes = {}
     for app, batch in (("finance", 48), ("manufacturing", 48), ("medical", 12)):
-        single = _first(getattr(args, f"{app}_single"), args.single, 4)
+        # 8, not 4: one at a time is the ratio's denominator, and 4 items (5-8 s) moved it by a third
+        # between runs minutes apart (2026-12-04: manufacturing 29.7-43.5/min)
+        single = _first(getattr(args, f"{app}_single"), args.single, 8)
         many = _first(getattr(args, f"{app}_batch"), args.batch, batch)
         sizes[app] = {"single": single, "batch": many}
         if sizes[app]["single"] < 1 or sizes[app]["batch"] < 1:
