@@ -371,6 +371,9 @@ class FastLlamaRunner:
         masks = []  # per segment: SDPA's mask (None: causal from 0), or for a short one an additive bias
         for seg in segments:
             length = len(seg.tokens)
+            if length > SHORT_SEGMENT and seg.start == 0:
+                masks.append(None)
+                continue
             qpos = torch.arange(seg.start, seg.start + length, device=self.device)
             allowed = torch.arange(seg.start + length, device=self.device)[None, :] <= qpos[:, None]
             if length <= SHORT_SEGMENT:
@@ -381,7 +384,7 @@ class FastLlamaRunner:
                 masks.append(additive[None, None].expand(self.hkv, self.group, *allowed.shape)
                              .reshape(self.hkv, self.group * length, -1))
             else:
-                masks.append(None if seg.start == 0 else allowed)
+                masks.append(allowed)
         nq = self.hq + self.hkv
         keys, values = self._keys(), self._values()
         for i, layer in enumerate(self.layers):
