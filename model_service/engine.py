@@ -28,7 +28,7 @@ import torch
 from model_service.detok import IncrementalDetokenizer, find_stop, holdback
 from model_service.engine_guard import EngineGuard
 from model_service.generation import Delta, GenRequest, Prefill, QueueFull, Row, deliver
-from model_service.grammar import GrammarService, apply_bitmask
+from model_service.grammar import GrammarService, accept_sampled, apply_bitmask
 from model_service.metrics import Metrics
 from model_service.prefix_cache import common_prefix
 from model_service.runner import Segment
@@ -283,7 +283,7 @@ class Engine(EngineGuard):
         forced = self._forced(row, room)
         if forced:  # the grammar's fixed opening (e.g. '{"risk_level":') joins the prompt's prefill
             ids += forced
-            self._append_forced(row, forced)
+            row.append_forced(forced)
         return Prefill(row=row, ids=ids)
 
     def _step(self, segments: list[Segment], new: list[Prefill]) -> None:
@@ -330,6 +330,9 @@ class Engine(EngineGuard):
             if len(r.output) < p.min_tokens and r.eos:
                 suppress_tokens(logits, i, r.eos)
         tokens = select_tokens(logits, [r.params for r in rows], [r.gen for r in rows])
+        for i in g_rows:  # the mask can let through a token the matcher refuses: pick again (grammar.py)
+            tokens[i], rows[i].refused = accept_sampled(rows[i].matcher, logits, i, tokens[i], lambda k: (
+                select_tokens(logits[k:k + 1], [rows[k].params], [rows[k].gen])[0]))
         lp_rows = [i for i, r in enumerate(rows) if r.params.logprobs is not None]
         lps = compute_logprobs(logits, lp_rows, [tokens[i] for i in lp_rows],
                                [rows[i].params.logprobs or 0 for i in lp_rows])
@@ -354,14 +357,6 @@ class Engine(EngineGuard):
                 return []
         return ids
 
-    def _append_forced(self, r: Row, forced: list[int]) -> None:
-        for tok in forced:
-            r.output.append(tok)
-            r.text += r.detok.add(tok)
-            r.unsent_ids.append(tok)
-            if r.params.logprobs is not None:
-                r.unsent_lps.append(TokenLogprob(tok, 0.0, [(tok, 0.0)] if r.params.logprobs else []))
-
     def _advance(self, r: Row, tok: int, lp: TokenLogprob | None, now: float) -> None:
         req = r.req
         if not r.started:
@@ -376,7 +371,7 @@ class Engine(EngineGuard):
         if lp is not None:
             r.unsent_lps.append(lp)
         self.metrics.generation_tokens.inc()
-        if r.matcher is not None and not r.matcher.accept_token(tok):
+        if r.refused:  # accepted into the matcher by _process unless no allowed token was left
             log.warning("grammar rejected sampled token %s (request %s)", tok, req.id)
             r.finish = "stop"
         start = len(r.text)
@@ -395,7 +390,7 @@ class Engine(EngineGuard):
             room = min(r.params.max_tokens - len(r.output), self.max_len - r.cached - 2)
             forced = self._forced(r, room)
             if forced:
-                self._append_forced(r, forced)
+                r.append_forced(forced)
                 r.forced = forced
                 self.metrics.generation_tokens.inc(len(forced))
         stops_allowed = len(r.output) >= r.params.min_tokens  # as in vLLM: no stop before min_tokens

@@ -62,7 +62,7 @@ class Row:
 
     __slots__ = ("req", "params", "gen", "matcher", "grammar_after", "output", "cached", "last", "detok",
                  "text", "emitted", "started", "last_time", "finish", "eos", "forced", "unsent_ids",
-                 "unsent_lps", "seen", "seen_upto")
+                 "unsent_lps", "seen", "seen_upto", "refused")
 
     def __init__(self, req: GenRequest, gen: torch.Generator | None, matcher: Any,
                  detok: IncrementalDetokenizer, eos: set[int]):
@@ -86,6 +86,16 @@ class Row:
         self.unsent_lps: list[TokenLogprob] = []
         self.seen: torch.Tensor | None = None  # prompt + output tokens (repetition penalty)
         self.seen_upto = 0
+        self.refused = False  # the grammar refused every token the sampler could pick
+
+    def append_forced(self, forced: list[int]) -> None:
+        """Tokens the grammar forces (already accepted by the matcher) join the output and the text."""
+        for tok in forced:
+            self.output.append(tok)
+            self.text += self.detok.add(tok)
+            self.unsent_ids.append(tok)
+            if self.params.logprobs is not None:
+                self.unsent_lps.append(TokenLogprob(tok, 0.0, [(tok, 0.0)] if self.params.logprobs else []))
 
     def seen_mask(self, vocab: int) -> torch.Tensor:
         """A [vocab] bool mask of the tokens in the prompt and the output so far."""

@@ -14,6 +14,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -173,6 +174,26 @@ def _last_line(exc: Exception) -> str:
     """xgrammar's message without its ``[time] file.cc:line:`` prefix."""
     text = str(exc).strip()
     return _CPP_PREFIX.sub("", text.splitlines()[-1]) if text else type(exc).__name__
+
+
+def accept_sampled(matcher: xgr.GrammarMatcher, logits: torch.Tensor, row: int, token: int,
+                   pick: Callable[[int], int], tries: int = 16) -> tuple[int, bool]:
+    """Accept a sampled ``token`` into the row's ``matcher``: ``(token, refused)``.
+
+    The token mask should only let through what the matcher accepts, but xgrammar 0.2.9's mask does not
+    always: for a string pattern with a CJK range and a bounded repetition (the manufacturing
+    explanation's ``^[A-Za-z0-9一-鿿…]{4,160}$``) it allows `` [``, `` $`` and ``.",``, which the
+    matcher then refuses (``tests/test_engine.py``). A refused token is masked out of ``logits[row]`` and
+    ``pick(row)`` samples again, up to ``tries`` times; ``refused`` is True when none was accepted (the
+    row then ends, as before)."""
+    for _ in range(tries):
+        if matcher.accept_token(token):
+            return token, False
+        logits[row, token] = float("-inf")
+        if not bool(torch.isfinite(logits[row]).any()):
+            break
+        token = pick(row)
+    return token, True
 
 
 def apply_bitmask(logits: torch.Tensor, bitmask: torch.Tensor, rows: list[int]) -> None:

@@ -344,3 +344,72 @@ def test_loads_a_gguf_file_and_a_hf_folder(loaded):
     by_folder = load_model(folder, served_model_name="my-model")
     assert by_folder.model_id == "my-model" and by_folder.max_model_len == 8192
     assert str(by_folder.dtype) == "torch.float32" and by_folder.eos_token_ids == loaded.eos_token_ids
+
+
+# the manufacturing explanation's text pattern: a CJK range with a bounded repetition
+CJK_TEXT = ("^[A-Za-z0-9\u4e00-\u9fff\u3001\u3002\uff0c\uff1b\uff1a\uff08\uff09\u03c3\u00b0 "
+            ",.;:'()%/+_<>=-]{4,160}$")
+
+
+def test_a_token_the_mask_allows_but_the_matcher_refuses_is_picked_again(loaded, monkeypatch):
+    import json
+    import re
+
+    import jsonschema
+
+    from model_service import engine as engine_module
+
+    tok = loaded.tokenizer
+    bracket = tok.encode(" [", add_special_tokens=False)
+    assert len(bracket) == 1
+    bracket = bracket[0]
+    schema = {"type": "object", "properties": {"action": {"type": "string", "pattern": CJK_TEXT}},
+              "required": ["action"], "additionalProperties": False}
+    grammars = GrammarService(tok, loaded.model.config.vocab_size, loaded.eos_token_ids)
+    compiled = grammars.json_schema(schema)
+    # xgrammar 0.2.9: inside such a string the mask lets " [" through and the matcher refuses it
+    matcher = grammars.matcher(compiled)
+    assert all(matcher.accept_token(t) for t in tok.encode('{"action": "check it', add_special_tokens=False))
+    mask = grammars.allocate_bitmask(1)
+    matcher.fill_next_token_bitmask(mask, 0)
+    mask_allows = bool((int(mask[0, bracket // 32]) >> (bracket % 32)) & 1)
+    picked = []
+    real = engine_module.select_tokens
+
+    def prefer_the_bracket(logits, params, gens):  # the model's favourite, wherever the mask allows it
+        logits[:, bracket] = torch.where(torch.isfinite(logits[:, bracket]), 1e4, logits[:, bracket])
+        out = real(logits, params, gens)
+        picked.extend(out)
+        return out
+
+    monkeypatch.setattr(engine_module, "select_tokens", prefer_the_bracket)
+    chat = tok.apply_chat_template([{"role": "user", "content": "Say what to do with the pump."}],
+                                   add_generation_prompt=True, tokenize=False)
+    ids = tok.encode(chat, add_special_tokens=False)
+
+    def run():
+        eng = Engine(FastLlamaRunner(loaded.model, max_batch=4, max_len=512), tok, grammars,
+                     Metrics("refused"), eos_ids=loaded.eos_token_ids, max_batch=4, max_queue=4, max_len=512)
+        eng.start()
+
+        async def go():
+            req = GenRequest(ids, SamplingParams(max_tokens=60, temperature=0.0), grammar=compiled)
+            eng.submit([req])
+            text, finish = "", None
+            async for d in eng.results([req]):
+                text += d.text
+                finish = d.finish_reason or finish
+            return text, finish
+
+        try:
+            return asyncio.run(go())
+        finally:
+            eng.stop()
+
+    text, finish = run()
+    if mask_allows:  # the library's bug is there: the engine met it and recovered
+        assert bracket in picked
+    assert finish == "stop", text
+    answer = json.loads(text)
+    jsonschema.validate(answer, schema)
+    assert re.fullmatch(CJK_TEXT, answer["action"])
