@@ -27,30 +27,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def engines(first: int, last: int, language: str, version: int, seed: int) -> list[dict]:
-    """The development items: prompt variables (for ``version``), prediction, summary, top drivers."""
-    from apps.manufacturing import evaluation, prompting
-    from apps.manufacturing.services.llm import explanation_summary
-    from apps.manufacturing.services.predictions import _json_safe
+    """The development items, as the labelled set builds them (:func:`evaluation.labelled_item`) but cut
+    at a random cycle between half the engine's life and its end."""
+    from apps.manufacturing import evaluation
 
-    model, frame = evaluation.evaluation_model()
+    _, frame = evaluation.evaluation_model()
     rng = random.Random(seed)
     items = []
     for unit in range(first, last + 1):
-        g = frame[frame["machine_id"] == str(unit)].sort_values("cycle")
-        g = g.head(rng.randint(max(60, len(g) // 2), len(g)))
-        series = g.drop(columns=["machine_id", "rul", "rul_capped"]).set_index("cycle")
-        out = _json_safe(model.predict(series, threads=1))
-        summary = _json_safe(explanation_summary(series, model))
-        drivers = [d["sensor"] for d in out.get("drivers") or [] if d.get("sensor")]
-        items.append({"unit": unit, "prediction": out, "summary": summary, "top": drivers[:1],
-                      "variables": prompting.explanation_variables(f"FD001-{unit:03d}", summary, out,
-                                                                   lang=language, version=version)})
+        life = int((frame["machine_id"] == str(unit)).sum())
+        items.append(evaluation.labelled_item(unit, language, version,
+                                              cycles=rng.randint(max(60, life // 2), life)))
     return items
 
 
 def run(version: int, language: str, items: list[dict], concurrency: int) -> dict:
     from apps.manufacturing import decisions
-    from apps.manufacturing.services.llm import SYMBOLS, explanation_step, explanation_valid
+    from apps.manufacturing.services.llm import (
+        SYMBOLS,
+        explanation_answer,
+        explanation_step,
+        explanation_valid,
+    )
 
     def one(item):
         return item, explanation_step(variables=item["variables"], prediction=item["prediction"],
@@ -60,18 +58,17 @@ def run(version: int, language: str, items: list[dict], concurrency: int) -> dic
     with ThreadPoolExecutor(concurrency) as pool:
         done = list(pool.map(one, items))
     wall = time.monotonic() - started
-    grounded = 0
-    for item, step in done:
-        if step.ok and item["top"]:
-            value = explanation_valid(step.parsed)
-            answer = {**value, "drivers": [{"sensor": s, "evidence": d.split(": ", 1)[-1]} for s, d in
-                                           zip(value["driver_sensors"], value["drivers"], strict=False)]} \
-                if "driver_sensors" in value else value
-            grounded += item["top"][0] in decisions.explanation_drivers(answer, SYMBOLS)
+
+    def grounded(item, step) -> bool:  # shown, and naming the calibrated top driver
+        if not (step.ok and item["top_drivers"]):
+            return False
+        named = decisions.explanation_drivers(explanation_answer(explanation_valid(step.parsed)), SYMBOLS)
+        return item["top_drivers"][0] in named
+
     return {"version": version, "language": language, "engines": len(done),
-            "first_try_accepted": sum(bool(s.tries) and not s.tries[0]["problems"] for _, s in done),
+            "first_try_accepted": sum(s.first_try_accepted for _, s in done),
             "model_calls": sum(len(s.tries) or 1 for _, s in done), "shown": sum(s.ok for _, s in done),
-            "grounded": grounded, "wall_s": round(wall, 1)}
+            "grounded": sum(grounded(i, s) for i, s in done), "wall_s": round(wall, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

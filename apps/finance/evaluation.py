@@ -152,7 +152,7 @@ def judgment_run(*, items: list[dict], language: str, version: int | None = None
                 "score": judgment_score(block) if step.ok else None, "level": block.get("risk_level"),
                 "label_probs": block.get("label_probs") or {}, "status": step.status,
                 "problems": list(step.problems), "model": step.model, "prompt": step.prompt_label,
-                "tries": len(step.tries), "first_try_ok": bool(step.tries) and not step.tries[0]["problems"]}
+                "tries": len(step.tries), "first_try_ok": step.first_try_accepted}
 
     return _map(one, items, concurrency)
 

@@ -43,15 +43,16 @@ def evaluation_model():
     return model, frame
 
 
-def labelled_item(unit: int, language: str, version: int | None = None) -> dict[str, Any]:
+def labelled_item(unit: int, language: str, version: int | None = None,
+                  cycles: int | None = None) -> dict[str, Any]:
     """One engine's prompt variables (for prompt v``version``), prediction, sensor summary and labels
-    (its top drivers)."""
+    (its top drivers), cut at ``cycles`` (default: the labelled set's cut, :data:`UNITS`)."""
     from apps.manufacturing import prompting
     from apps.manufacturing.services.llm import explanation_summary
     from apps.manufacturing.services.predictions import _json_safe
 
     model, frame = evaluation_model()
-    g = frame[frame["machine_id"] == str(unit)].sort_values("cycle").head(UNITS[unit])
+    g = frame[frame["machine_id"] == str(unit)].sort_values("cycle").head(cycles or UNITS[unit])
     series = g.drop(columns=["machine_id", "rul", "rul_capped"]).set_index("cycle")
     out = _json_safe(model.predict(series, threads=1))
     summary = _json_safe(explanation_summary(series, model))
@@ -66,7 +67,12 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
     """Run manufacturing.``template`` v``version`` in ``language`` over the labelled engines (the first
     ``limit``); ``{"n", "model", "metrics", "primary", "higher_is_better", "failures"}``."""
     from apps.manufacturing import decisions
-    from apps.manufacturing.services.llm import SYMBOLS, explanation_step, explanation_valid
+    from apps.manufacturing.services.llm import (
+        SYMBOLS,
+        explanation_answer,
+        explanation_step,
+        explanation_valid,
+    )
     from core.quality import fact_problems
 
     if template not in TEMPLATES:
@@ -82,7 +88,7 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
                                 summary=item["summary"], language=language, version=version)
         model = model or step.model
         tries += len(step.tries) or 1
-        first_ok += bool(step.tries) and not step.tries[0]["problems"]
+        first_ok += step.first_try_accepted
         try:
             value = explanation_valid(step.parsed)
         except ValueError:
@@ -90,9 +96,7 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
         named: list[str] = []
         if isinstance(value, dict):
             answered += 1
-            answer = {**value, "drivers": [{"sensor": s, "evidence": d.split(": ", 1)[-1]} for s, d in
-                                           zip(value["driver_sensors"], value["drivers"], strict=False)]} \
-                if "driver_sensors" in value else value
+            answer = explanation_answer(value)
             named = decisions.explanation_drivers(answer, SYMBOLS)
             facts = decisions.explanation_facts(item["prediction"], item["summary"], SYMBOLS,
                                                 item["variables"]["machine"])

@@ -108,7 +108,7 @@ def prompt_evaluate(*, template: str, version: int, language: str, limit: int | 
         step = draft_step(state=state, version=version)
         model = model or step.model
         passed += step.ok
-        first += bool(step.tries) and not step.tries[0]["problems"]
+        first += step.first_try_accepted
         try:
             value = draft_validate(step.parsed)
         except ValueError:

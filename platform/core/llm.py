@@ -94,6 +94,11 @@ class LLMStep:
         return self.answer.model if self.answer else ""
 
     @property
+    def first_try_accepted(self) -> bool:
+        """The first answer passed validation and the gate (no retry was needed)."""
+        return bool(self.tries) and not self.tries[0]["problems"]
+
+    @property
     def prompt_label(self) -> str:
         return (f"{self.template} v{self.template_version} ({self.language})" if self.template_version
                 else self.template)

@@ -103,6 +103,15 @@ def _narrow(summary: dict[str, Any], prediction: dict | None = None, version: in
     return narrow
 
 
+def explanation_answer(value: dict) -> dict:
+    """A validated explanation (:func:`explanation_valid`) with its drivers as ``{sensor, evidence}`` objects
+    again, as the gate and the evaluations read them."""
+    if "driver_sensors" not in value:
+        return value
+    return {**value, "drivers": [{"sensor": s, "evidence": d.split(": ", 1)[-1]} for s, d in
+                                 zip(value["driver_sensors"], value["drivers"], strict=False)]}
+
+
 def explanation_step(*, variables: dict[str, str], prediction: dict, summary: dict | None, language: str,
                      final_attempt: bool = False, version: int | None = None) -> LLMStep:
     """The explanation's gated language-model step. ``version``: the prompt version the ``variables``
@@ -110,11 +119,8 @@ def explanation_step(*, variables: dict[str, str], prediction: dict, summary: di
     def gate(value: dict) -> list[str]:
         if summary is None:
             return []
-        answer = {**value, "drivers": [{"sensor": s, "evidence": d.split(": ", 1)[-1]} for s, d in
-                                       zip(value["driver_sensors"], value["drivers"], strict=False)]} \
-            if "driver_sensors" in value else value
-        return decisions.explanation_gate(answer, prediction=prediction, summary=summary, symbols=SYMBOLS,
-                                          machine=variables.get("machine", ""))
+        return decisions.explanation_gate(explanation_answer(value), prediction=prediction, summary=summary,
+                                          symbols=SYMBOLS, machine=variables.get("machine", ""))
 
     return llm_step(template=PROMPT_NAME, language=language, max_tokens=LLM_MAX_TOKENS, variables=variables,
                     validate=explanation_valid, gate=gate, final_attempt=final_attempt, version=version,
